@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Streams are the standard streams a command uses.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// OutIsTerminal says whether Out is a terminal (colour, widths).
+	OutIsTerminal bool
+	// ErrIsTerminal says whether Err is a terminal.
+	ErrIsTerminal bool
+	// Environ is the environment (NAME=value).
+	Environ []string
+}
+
+// globalOptions are the flags every command takes.
+type globalOptions struct {
+	chdir   string
+	noColor bool
+}
+
+// Main runs dockplan with the process's arguments and streams and returns
+// the exit code.
+func Main() int {
+	return Run(os.Args[1:], Streams{
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		OutIsTerminal: isTerminal(os.Stdout), ErrIsTerminal: isTerminal(os.Stderr),
+		Environ: os.Environ(),
+	})
+}
+
+// Run runs dockplan with args and returns the exit code.
+func Run(args []string, s Streams) int {
+	g := &globalOptions{}
+	root := newRootCommand(g, s)
+	root.SetArgs(normalizeArgs(root, args))
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.msg != "" {
+		fmt.Fprintf(s.Err, "Error: %s\n", err)
+		if !errors.As(err, &ee) {
+			fmt.Fprintf(s.Err, "Run 'dockplan --help' for usage.\n")
+		}
+	}
+	return exitCode(err)
+}
+
+func newRootCommand(g *globalOptions, s Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dockplan",
+		Short: "Plan and apply Docker containers across several hosts",
+		Long: `dockplan runs Docker containers on several Docker hosts without a cluster.
+Describe hosts and containers in *.dockplan.hcl files; dockplan checks them,
+places each container where resources are free, and keeps them running.`,
+		Example: `  dockplan validate
+  dockplan -chdir=examples/three-tier validate -var api_replicas=2
+  dockplan fmt -check -recursive`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.chdir == "" {
+				return nil
+			}
+			if err := os.Chdir(g.chdir); err != nil {
+				return &exitError{code: ExitError, msg: fmt.Sprintf("-chdir=%s: %v; give a directory that exists", g.chdir, unwrapPathError(err))}
+			}
+			return nil
+		},
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.PersistentFlags().StringVar(&g.chdir, "chdir", "", "switch to `DIR` before running the command")
+	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "print without colours")
+	root.PersistentFlags().BoolP("help", "h", false, "help for the command")
+	root.AddCommand(
+		newValidateCommand(g, s),
+		newFmtCommand(s),
+		newVersionCommand(s),
+		newCompletionCommand(s),
+	)
+	return root
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// color says whether output to a stream may use colours.
+func (g *globalOptions) color(terminal bool) bool { return terminal && !g.noColor }
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,162 @@
+package hclspec
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// Sensitive is the go-cty mark carried by every value derived from a
+// sensitive variable. Renderers print such values as (sensitive value).
+const Sensitive = sensitiveMark("sensitive")
+
+type sensitiveMark string
+
+type funcTable map[string]function.Function
+
+// FunctionNames lists the functions configurations may call, sorted.
+func FunctionNames() []string {
+	names := make([]string, 0, len(functions(".")))
+	for n := range functions(".") {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// functions returns the function library: go-cty's standard library under
+// Terraform's names, plus file() relative to dir, base64 encoding,
+// sensitive()/nonsensitive(), and try()/can(). Clock and random functions
+// are left out on purpose: the same configuration must give the same plan.
+func functions(dir string) funcTable {
+	return funcTable{
+		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
+		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc,
+		"parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc, "signum": stdlib.SignumFunc,
+		"chomp": stdlib.ChompFunc, "format": stdlib.FormatFunc, "formatlist": stdlib.FormatListFunc,
+		"indent": stdlib.IndentFunc, "join": stdlib.JoinFunc, "lower": stdlib.LowerFunc,
+		"upper": stdlib.UpperFunc, "title": stdlib.TitleFunc, "regex": stdlib.RegexFunc,
+		"regexall": stdlib.RegexAllFunc, "replace": stdlib.ReplaceFunc, "split": stdlib.SplitFunc,
+		"strrev": stdlib.ReverseFunc, "substr": stdlib.SubstrFunc, "trim": stdlib.TrimFunc,
+		"trimprefix": stdlib.TrimPrefixFunc, "trimsuffix": stdlib.TrimSuffixFunc,
+		"trimspace": stdlib.TrimSpaceFunc, "strlen": stdlib.StrlenFunc,
+		"chunklist": stdlib.ChunklistFunc, "coalesce": stdlib.CoalesceFunc,
+		"coalescelist": stdlib.CoalesceListFunc, "compact": stdlib.CompactFunc,
+		"concat": stdlib.ConcatFunc, "contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc,
+		"element": stdlib.ElementFunc, "flatten": stdlib.FlattenFunc, "index": stdlib.IndexFunc,
+		"keys": stdlib.KeysFunc, "length": stdlib.LengthFunc, "lookup": stdlib.LookupFunc,
+		"merge": stdlib.MergeFunc, "range": stdlib.RangeFunc, "reverse": stdlib.ReverseListFunc,
+		"setintersection": stdlib.SetIntersectionFunc, "setproduct": stdlib.SetProductFunc,
+		"setsubtract": stdlib.SetSubtractFunc, "setunion": stdlib.SetUnionFunc,
+		"slice": stdlib.SliceFunc, "sort": stdlib.SortFunc, "values": stdlib.ValuesFunc,
+		"zipmap":    stdlib.ZipmapFunc,
+		"csvdecode": stdlib.CSVDecodeFunc, "jsondecode": stdlib.JSONDecodeFunc,
+		"jsonencode": stdlib.JSONEncodeFunc, "base64encode": base64EncodeFunc,
+		"base64decode": base64DecodeFunc,
+		"tostring":     stdlib.MakeToFunc(cty.String), "tonumber": stdlib.MakeToFunc(cty.Number),
+		"tobool": stdlib.MakeToFunc(cty.Bool), "tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+		"toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
+		"tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
+		"try":   tryfunc.TryFunc, "can": tryfunc.CanFunc,
+		"file": makeFileFunc(dir), "sensitive": sensitiveFunc, "nonsensitive": nonsensitiveFunc,
+	}
+}
+
+// maxFileBytes bounds what file() reads: a configuration is no place for a
+// large blob, and a typo must not read a disk image into memory.
+const maxFileBytes = 4 << 20
+
+func makeFileFunc(dir string) function.Function {
+	return function.New(&function.Spec{
+		Description: "Reads a UTF-8 file, relative to the configuration directory.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				return cty.UnknownVal(cty.String), fmt.Errorf("cannot read %s: %w", p, unwrapPathErr(err))
+			}
+			if st.Size() > maxFileBytes {
+				return cty.UnknownVal(cty.String), fmt.Errorf("%s is %d bytes; file() reads at most 4MiB", p, st.Size())
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return cty.UnknownVal(cty.String), fmt.Errorf("cannot read %s: %w", p, unwrapPathErr(err))
+			}
+			if !utf8.Valid(b) {
+				return cty.UnknownVal(cty.String), fmt.Errorf("%s is not valid UTF-8 text", p)
+			}
+			return cty.StringVal(string(b)), nil
+		},
+	})
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+var base64EncodeFunc = function.New(&function.Spec{
+	Description: "Encodes a string as standard base64.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.StringVal(base64.StdEncoding.EncodeToString([]byte(args[0].AsString()))), nil
+	},
+})
+
+var base64DecodeFunc = function.New(&function.Spec{
+	Description: "Decodes standard base64 into a UTF-8 string.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		b, err := base64.StdEncoding.DecodeString(args[0].AsString())
+		if err != nil {
+			return cty.UnknownVal(cty.String), fmt.Errorf("not valid base64: %w", err)
+		}
+		if !utf8.Valid(b) {
+			return cty.UnknownVal(cty.String), fmt.Errorf("the decoded bytes are not UTF-8 text")
+		}
+		return cty.StringVal(string(b)), nil
+	},
+})
+
+var sensitiveFunc = function.New(&function.Spec{
+	Description: "Marks a value as sensitive: it is redacted in every output.",
+	Params: []function.Parameter{{
+		Name: "value", Type: cty.DynamicPseudoType,
+		AllowUnknown: true, AllowNull: true, AllowMarked: true, AllowDynamicType: true,
+	}},
+	Type: func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return args[0].Mark(Sensitive), nil
+	},
+})
+
+var nonsensitiveFunc = function.New(&function.Spec{
+	Description: "Removes the sensitive mark from a value the author knows is safe to show.",
+	Params: []function.Parameter{{
+		Name: "value", Type: cty.DynamicPseudoType,
+		AllowUnknown: true, AllowNull: true, AllowMarked: true, AllowDynamicType: true,
+	}},
+	Type: func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		v, marks := args[0].Unmark()
+		delete(marks, Sensitive)
+		return v.WithMarks(marks), nil
+	},
+})

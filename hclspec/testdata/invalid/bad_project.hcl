@@ -1,0 +1,2 @@
+# want: Invalid project name @ 2:11
+project = "Shop_App"

@@ -1,0 +1,6 @@
+# want: Missing required argument @ 4:17
+project = "shop"
+
+container "web" {
+  count = 2
+}

@@ -1,0 +1,6 @@
+# want: No value for required variable @ 3:1
+project = "shop"
+variable "password" {
+  type      = string
+  sensitive = true
+}

@@ -1,0 +1,5 @@
+# want: Argument or block definition required @ 4:3
+project = "shop"
+container "web" {
+  = "nginx"
+}

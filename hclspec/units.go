@@ -1,0 +1,140 @@
+package hclspec
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits for values a configuration may declare. They catch typos such as a
+// memory size in bytes where GiB were meant; they are not engine limits.
+const (
+	// MaxCount is the largest count a container may declare.
+	MaxCount = 1000
+	// MaxMilliCPU is the largest CPU amount (1024 cores).
+	MaxMilliCPU = 1024 * 1000
+	// MinMemoryBytes is Docker's smallest memory limit (6 MiB).
+	MinMemoryBytes = 6 << 20
+	// MaxMemoryBytes is the largest memory amount (64 TiB).
+	MaxMemoryBytes = 64 << 40
+	// MaxDuration is the longest duration any attribute accepts.
+	MaxDuration = 24 * time.Hour
+)
+
+var memoryUnits = map[string]int64{
+	"":    1,
+	"b":   1,
+	"k":   1 << 10,
+	"kb":  1000,
+	"kib": 1 << 10,
+	"m":   1 << 20,
+	"mb":  1000 * 1000,
+	"mib": 1 << 20,
+	"g":   1 << 30,
+	"gb":  1000 * 1000 * 1000,
+	"gib": 1 << 30,
+	"t":   1 << 40,
+	"tb":  1000 * 1000 * 1000 * 1000,
+	"tib": 1 << 40,
+}
+
+// ParseMemory parses a memory size such as "512MiB", "1.5GiB", "256m" or
+// "1000000" (bytes). Units are case-insensitive; k/m/g/t are binary, as in
+// Docker's --memory.
+func ParseMemory(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, unit := s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	if num == "" {
+		return 0, fmt.Errorf("%q is not a memory size; write a number with a unit, such as \"512MiB\" or \"2GiB\"", s)
+	}
+	mult, ok := memoryUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("%q has an unknown unit %q; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)", s, s[i:])
+	}
+	f, ok := new(big.Float).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a memory size; write a number with a unit, such as \"512MiB\"", s)
+	}
+	f.Mul(f, new(big.Float).SetInt64(mult))
+	if f.Cmp(big.NewFloat(float64(math.MaxInt64))) > 0 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	n, _ := f.Int64()
+	return n, nil
+}
+
+// CheckMemory checks that a memory amount is within the accepted limits.
+func CheckMemory(n int64) error {
+	switch {
+	case n <= 0:
+		return fmt.Errorf("memory must be more than zero")
+	case n < MinMemoryBytes:
+		return fmt.Errorf("%s is below Docker's minimum memory limit of 6MiB", FormatBytes(n))
+	case n > MaxMemoryBytes:
+		return fmt.Errorf("%s is more than the 64TiB any host could have; check the unit", FormatBytes(n))
+	}
+	return nil
+}
+
+// CPUToMilli converts a number of cores to millicores, refusing fractions
+// finer than a thousandth and values outside (0, 1024].
+func CPUToMilli(cores *big.Float) (int64, error) {
+	milli := new(big.Float).Mul(cores, big.NewFloat(1000))
+	if milli.Sign() <= 0 {
+		return 0, fmt.Errorf("CPU must be more than zero cores (fractions such as 0.5 are allowed)")
+	}
+	if milli.Cmp(big.NewFloat(MaxMilliCPU)) > 0 {
+		return 0, fmt.Errorf("%s cores is more than the 1024 any host could have", cores.Text('g', -1))
+	}
+	n, acc := milli.Int64()
+	if acc != big.Exact {
+		return 0, fmt.Errorf("%s cores is finer than a thousandth of a core", cores.Text('g', -1))
+	}
+	return n, nil
+}
+
+// ParseDuration parses a Go duration such as "5s" or "1m30s" and checks it
+// is neither negative nor longer than a day.
+func ParseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration; write a number with a unit, such as \"5s\", \"500ms\" or \"1m30s\"", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	if d > MaxDuration {
+		return 0, fmt.Errorf("%q is longer than the 24h maximum", s)
+	}
+	return d, nil
+}
+
+// FormatBytes prints a byte count with the largest binary unit that keeps
+// it readable: "512MiB", "1.5GiB".
+func FormatBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	s := strconv.FormatFloat(f, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + units[i]
+}
+
+// FormatMilliCPU prints millicores as cores: 1500 → "1.5".
+func FormatMilliCPU(m int64) string {
+	s := strconv.FormatFloat(float64(m)/1000, 'f', 3, 64)
+	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
