@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -9,10 +10,12 @@ import (
 
 // normalizeArgs rewrites Terraform-style single-dash long flags
 // (-auto-approve, -var=x) into the double-dash form cobra parses. cobra alone
-// reads "-var" as the shorthand cluster -v -a -r. Only names of flags that
-// some command defines are rewritten, so arguments such as "-" (stdin) or
-// negative numbers pass through untouched, and a value that follows a flag
-// taking one is never mistaken for a flag.
+// reads "-var" as the shorthand cluster -v -a -r. dockplan has no shorthand
+// flags but -h, so every "-name" of two or more characters starting with a
+// letter is a long flag (an unknown one then gets cobra's "unknown flag"
+// error, and a partial one completes). "-" (stdin) and negative numbers
+// pass through untouched, and a value that follows a flag taking one is
+// never mistaken for a flag.
 func normalizeArgs(root *cobra.Command, args []string) []string {
 	flags := map[string]bool{} // name → takes a value
 	collectFlags(root, flags)
@@ -29,7 +32,7 @@ func normalizeArgs(root *cobra.Command, args []string) []string {
 		}
 		name, hasValue := flagName(a)
 		takesValue, known := flags[name]
-		if known && strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(name) > 1 {
+		if singleDashLong.MatchString(a) {
 			a = "-" + a
 		}
 		if known && takesValue && !hasValue {
@@ -49,6 +52,8 @@ func flagName(arg string) (string, bool) {
 	name, _, hasValue := strings.Cut(name, "=")
 	return name, hasValue
 }
+
+var singleDashLong = regexp.MustCompile(`^-[a-zA-Z][a-zA-Z0-9_-]+(=.*)?$`)
 
 func collectFlags(cmd *cobra.Command, flags map[string]bool) {
 	add := func(f *pflag.Flag) { flags[f.Name] = f.Value.Type() != "bool" }

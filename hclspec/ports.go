@@ -16,10 +16,11 @@ func ParsePort(s string) (Port, error) {
 	p := Port{Protocol: "tcp"}
 	spec := s
 	if i := strings.LastIndexByte(spec, '/'); i >= 0 {
-		p.Protocol = strings.ToLower(spec[i+1:])
+		proto := spec[i+1:]
+		p.Protocol = strings.ToLower(proto)
 		spec = spec[:i]
 		if p.Protocol != "tcp" && p.Protocol != "udp" {
-			return p, fmt.Errorf("port %q has protocol %q; use /tcp or /udp", s, spec[i+1:])
+			return p, fmt.Errorf("port %q has protocol %q; use /tcp or /udp", s, proto)
 		}
 	}
 	parts := strings.Split(spec, ":")

@@ -86,18 +86,23 @@ func CheckMemory(n int64) error {
 // CPUToMilli converts a number of cores to millicores, refusing fractions
 // finer than a thousandth and values outside (0, 1024].
 func CPUToMilli(cores *big.Float) (int64, error) {
-	milli := new(big.Float).Mul(cores, big.NewFloat(1000))
+	// cty numbers are binary floats: 0.001 is not exact. Round to a
+	// millionth of a core in decimal first, then demand whole millicores.
+	r, _ := new(big.Rat).SetString(cores.Text('f', 6))
+	if r == nil {
+		return 0, fmt.Errorf("%s is not a CPU amount", cores.Text('g', -1))
+	}
+	milli := new(big.Rat).Mul(r, big.NewRat(1000, 1))
 	if milli.Sign() <= 0 {
 		return 0, fmt.Errorf("CPU must be more than zero cores (fractions such as 0.5 are allowed)")
 	}
-	if milli.Cmp(big.NewFloat(MaxMilliCPU)) > 0 {
+	if milli.Cmp(big.NewRat(MaxMilliCPU, 1)) > 0 {
 		return 0, fmt.Errorf("%s cores is more than the 1024 any host could have", cores.Text('g', -1))
 	}
-	n, acc := milli.Int64()
-	if acc != big.Exact {
+	if !milli.IsInt() {
 		return 0, fmt.Errorf("%s cores is finer than a thousandth of a core", cores.Text('g', -1))
 	}
-	return n, nil
+	return milli.Num().Int64(), nil
 }
 
 // ParseDuration parses a Go duration such as "5s" or "1m30s" and checks it
