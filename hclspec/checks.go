@@ -66,6 +66,9 @@ func (d *decoder) checkHealthCommand(a *hcl.Attribute, v cty.Value) {
 		d.errorf(a.Expr.Range().Ptr(), "Empty health command", `Write ["CMD", "program", "arg"], ["CMD-SHELL", "shell command"] or ["NONE"].`)
 		return
 	}
+	if _, ok := nullElement(v); !ok {
+		return // reported by convertAttr
+	}
 	first := v.Index(cty.NumberIntVal(0)).AsString()
 	switch first {
 	case "CMD", "CMD-SHELL":
@@ -212,6 +215,11 @@ func (d *decoder) decodeOutputs(blocks []*hcl.Block) {
 	ctx.Variables["container"] = d.cfg.ContainerValues(nil)
 	for _, b := range blocks {
 		o := &Output{Name: b.Labels[0], DeclRange: b.DefRange}
+		if !identifier.MatchString(o.Name) {
+			d.errorf(b.LabelRanges[0].Ptr(), "Invalid output name",
+				"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", o.Name)
+			continue
+		}
 		if prev := seen[o.Name]; prev != nil {
 			d.errorf(b.LabelRanges[0].Ptr(), "Duplicate output",
 				"An output named %q was already declared at %s. Output names must be unique.", o.Name, prev.DeclRange)
@@ -314,9 +322,9 @@ func (d *decoder) checkLinkPorts() {
 				continue
 			}
 			ports := t.Instances[0].Ports
-			if len(ports) == 0 {
+			if !hasTCP(ports) {
 				d.errorf(l.DeclRange.Ptr(), "Link target publishes no port",
-					"Container %q links to %q, which declares no ports; links across hosts go through a published port. Add ports to %q.", c.Name, l.Target, l.Target)
+					"Container %q links to %q, which publishes no TCP port; links across hosts go through a published TCP port. Add ports to %q.", c.Name, l.Target, l.Target)
 				continue
 			}
 			if l.Port == 0 {
@@ -325,8 +333,8 @@ func (d *decoder) checkLinkPorts() {
 			var keys []string
 			found := false
 			for _, p := range ports {
-				keys = append(keys, fmt.Sprint(p.ContainerPort))
-				found = found || p.ContainerPort == l.Port
+				keys = append(keys, p.Key())
+				found = found || (p.ContainerPort == l.Port && p.Protocol == "tcp")
 			}
 			if !found {
 				sort.Strings(keys)
@@ -335,4 +343,13 @@ func (d *decoder) checkLinkPorts() {
 			}
 		}
 	}
+}
+
+func hasTCP(ports []Port) bool {
+	for _, p := range ports {
+		if p.Protocol == "tcp" {
+			return true
+		}
+	}
+	return false
 }

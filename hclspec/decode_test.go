@@ -336,3 +336,22 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestImplicitHostChecks(t *testing.T) {
+	src := map[string][]byte{"m.dockplan.hcl": []byte("project = \"p\"\n")}
+	t.Run("plain tcp warns and marks insecure", func(t *testing.T) {
+		cfg, _, diags := hclspec.LoadSources(".", src, hclspec.LoadOptions{Environ: []string{"DOCKER_HOST=tcp://10.1.2.3:2375"}})
+		if diags.HasErrors() || len(diags) != 1 || diags[0].Summary != "Unencrypted Docker connection" {
+			t.Fatalf("diags = %v", diags)
+		}
+		if !cfg.Hosts[0].Insecure {
+			t.Errorf("implicit host not insecure")
+		}
+	})
+	t.Run("bad scheme is an error", func(t *testing.T) {
+		_, _, diags := hclspec.LoadSources(".", src, hclspec.LoadOptions{Environ: []string{"DOCKER_HOST=bogus://x"}})
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), "DOCKER_HOST") {
+			t.Fatalf("diags = %v", diags)
+		}
+	})
+}

@@ -21,6 +21,8 @@ type refScope struct {
 	count bool
 	// self is the container whose block is being decoded ("" outside one).
 	self string
+	// varsOnly allows only var.* (validation conditions).
+	varsOnly bool
 	// what names the place, for messages: "a host block".
 	what string
 }
@@ -49,6 +51,11 @@ func (d *decoder) checkRef(trav hcl.Traversal, scope refScope) (string, bool) {
 		if a, ok := trav[1].(hcl.TraverseAttr); ok {
 			attr = a.Name
 		}
+	}
+	if scope.varsOnly && root != "var" {
+		d.errorf(rng, "Invalid reference in variable validation",
+			"A validation condition can refer only to input variables (var.NAME), not to %s.", root)
+		return "", false
 	}
 	switch root {
 	case "var":
@@ -209,7 +216,30 @@ func (d *decoder) convertAttr(attr *hcl.Attribute, val cty.Value, ty cty.Type, f
 			"Inappropriate value for attribute %q: %s.", attr.Name, convertMessage(err, ty))
 		return cty.NilVal, false
 	}
+	if key, ok := nullElement(out); !ok {
+		d.errorf(rng, "Missing value", "%s must not contain null values (%s is null).", attr.Name, key)
+		return cty.NilVal, false
+	}
 	return out, true
+}
+
+// nullElement finds a null element of a known list or map, which no Docker
+// setting can take; it returns the element's place and false.
+func nullElement(v cty.Value) (string, bool) {
+	v, _ = v.UnmarkDeep()
+	if !v.IsKnown() || v.IsNull() || !(v.Type().IsListType() || v.Type().IsMapType()) {
+		return "", true
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		if e.IsKnown() && e.IsNull() {
+			if k.Type() == cty.String {
+				return fmt.Sprintf("[%q]", k.AsString()), false
+			}
+			return "element " + k.AsBigFloat().Text('f', 0), false
+		}
+	}
+	return "", true
 }
 
 func convertMessage(err error, ty cty.Type) string {

@@ -86,8 +86,19 @@ func (d *decoder) implicitHost() *Host {
 			KeyFile:  filepath.Join(dir, "key.pem"),
 		}
 	}
-	if u, err := url.Parse(h.Address); err == nil && u.Scheme != "unix" {
-		h.PublicAddress = u.Hostname()
+	if h.Address == "" {
+		return h
+	}
+	// The docker CLI talks plain tcp:// wherever DOCKER_HOST says; so does
+	// the implicit host, with a warning.
+	if u, err := url.Parse(h.Address); err == nil && u.Scheme == "tcp" && h.TLS == nil && !isLoopback(u.Hostname()) {
+		h.Insecure = true
+		d.warnf(nil, "Unencrypted Docker connection",
+			"DOCKER_HOST=%s is plain tcp:// to another machine: Docker API calls, which give root there, go unencrypted and unauthenticated. Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or declare a host block with a tls block or an ssh:// address.", h.Address)
+	}
+	if err := checkAddress(h); err != nil {
+		d.errorf(nil, "Invalid DOCKER_HOST",
+			"With no host block, dockplan uses the engine DOCKER_HOST names, but %s Fix DOCKER_HOST, or declare a host block.", err)
 	}
 	return h
 }
@@ -109,7 +120,11 @@ func (d *decoder) decodeHost(b *hcl.Block) *Host {
 			return nil
 		}
 		if val, _, ok := d.eval(a.Expr, ctx, scope); ok {
-			*dst, _ = d.toString(a, val)
+			if s, ok := d.toString(a, val); ok && s == "" && name != "public_address" {
+				d.errorf(a.Expr.Range().Ptr(), "Empty "+name, "Host %q: %s must not be empty.", h.Name, name)
+			} else {
+				*dst = s
+			}
 		}
 		return a
 	}
@@ -175,10 +190,14 @@ func (d *decoder) checkHostAddress(b *hcl.Block, h *Host, addrAttr, ctxAttr *hcl
 		if h.Context == "" {
 			d.errorf(ctxAttr.Expr.Range().Ptr(), "Empty context name", "Give the name of a docker context, as `docker context ls` lists them.")
 		}
+		if h.TLS != nil || h.Insecure {
+			d.errorf(ctxAttr.NameRange.Ptr(), "Conflicting host settings",
+				"Host %q uses a docker context, which carries its own endpoint and TLS settings; remove the tls block and insecure.", h.Name)
+		}
 		return
 	}
 	if h.Address == "" {
-		return // a conversion error was already reported
+		return // empty, or not a string: reported in decodeHost
 	}
 	rng := addrAttr.Expr.Range().Ptr()
 	if err := checkAddress(h); err != nil {
@@ -193,6 +212,9 @@ func checkAddress(h *Host) error {
 	}
 	if h.TLS != nil && u.Scheme != "tcp" {
 		return fmt.Errorf("a tls block applies only to tcp:// addresses, not %s://.", u.Scheme)
+	}
+	if h.Insecure && u.Scheme != "tcp" {
+		return fmt.Errorf("insecure = true applies only to tcp:// addresses; %s:// is already private. Remove it.", u.Scheme)
 	}
 	switch u.Scheme {
 	case "unix":

@@ -28,7 +28,7 @@ var validationSchema = &hcl.BodySchema{
 	},
 }
 
-var identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
+var identifier = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`)
 
 // validation is one validation block, checked once every variable has its
 // value.
@@ -282,7 +282,7 @@ func (d *decoder) checkValidation(c validation) {
 		Variables: map[string]cty.Value{"var": d.cfg.varsVal},
 		Functions: d.cfg.funcs,
 	}
-	scope := refScope{what: "a validation condition"}
+	scope := refScope{what: "a validation condition", varsOnly: true}
 	val, _, ok := d.eval(c.condition, ctx, scope)
 	if !ok {
 		return
