@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -43,7 +46,13 @@ func Run(args []string, s Streams) int {
 	g := &globalOptions{}
 	root := newRootCommand(g, s)
 	root.SetArgs(normalizeArgs(root, args))
-	err := root.Execute()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if ctx.Err() != nil {
+		fmt.Fprintln(s.Err, "Interrupted.")
+		return ExitInterrupted
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -88,6 +97,7 @@ places each container where resources are free, and keeps them running.`,
 	root.PersistentFlags().BoolP("help", "h", false, "help for the command")
 	root.AddCommand(
 		newValidateCommand(g, s),
+		newHostsCommand(g, s),
 		newFmtCommand(s),
 		newVersionCommand(s),
 		newCompletionCommand(s),
