@@ -55,4 +55,5 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	golang.org/x/tools v0.50.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
+	pgregory.net/rapid v1.3.0 // indirect
 )

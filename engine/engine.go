@@ -175,6 +175,9 @@ type Network struct {
 	Driver string
 	// Labels are the network's labels.
 	Labels map[string]string
+	// Gateways are the gateway addresses of the network's subnets; on a
+	// bridge network containers reach the host's published ports there.
+	Gateways []string
 }
 
 // EventFilter selects events for Events. Only container events are streamed.

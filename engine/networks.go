@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sort"
 
 	"github.com/docker/docker/api/types/filters"
@@ -72,5 +73,16 @@ func (e *dockerEngine) RemoveNetwork(ctx context.Context, networkRef string) err
 }
 
 func networkFromDocker(n network.Inspect) Network {
-	return Network{ID: n.ID, Name: n.Name, Driver: n.Driver, Labels: n.Labels}
+	nw := Network{ID: n.ID, Name: n.Name, Driver: n.Driver, Labels: n.Labels}
+	for _, c := range n.IPAM.Config {
+		switch pfx, err := netip.ParsePrefix(c.Subnet); {
+		case c.Gateway != "":
+			nw.Gateways = append(nw.Gateways, c.Gateway)
+		case err == nil:
+			// Docker 20.10 reports no gateway for the default bridge; it
+			// is the subnet's first address (docker0, or dockerd --bip).
+			nw.Gateways = append(nw.Gateways, pfx.Masked().Addr().Next().String())
+		}
+	}
+	return nw
 }

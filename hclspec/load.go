@@ -29,6 +29,9 @@ type LoadOptions struct {
 	// Environ is the process environment ("NAME=value"); it supplies
 	// DOCKPLAN_VAR_* values and, for the implicit host, DOCKER_HOST.
 	Environ []string
+	// Values are exact variable values, as a saved plan restores them; they
+	// win over every other source. Their Source is "saved plan".
+	Values map[string]cty.Value
 }
 
 var rootSchema = &hcl.BodySchema{

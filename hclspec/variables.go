@@ -181,6 +181,14 @@ func (d *decoder) assignVariables() {
 			values[name], sources[name] = val, "-var"
 		}
 	}
+	for _, name := range sortedKeys(d.opts.Values) {
+		if declared[name] == nil {
+			d.errorf(nil, "Value for undeclared variable", "The saved plan sets %q, which the configuration no longer declares.", name)
+			continue
+		}
+		val, _ := d.opts.Values[name].UnmarkDeep()
+		values[name], sources[name] = val, "saved plan"
+	}
 	for _, v := range d.cfg.Variables {
 		d.finishVariable(v, values, sources)
 	}

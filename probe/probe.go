@@ -120,6 +120,10 @@ func probeHost(ctx context.Context, h *hclspec.Host, project string, images []st
 		}
 	}
 	f.Capacity = f.Total.Sub(f.Reserved)
+	f.ReachAddress = h.PublicAddress
+	if f.ReachAddress == "" {
+		f.ReachAddress = bridgeGateway(ctx, c)
+	}
 	if err := probeContainers(ctx, c, f, project, opts.InspectConcurrency); err != nil {
 		f.Reachable, f.Error = false, err.Error()
 	} else if err := probeImages(ctx, c, f, images, opts.InspectConcurrency); err != nil {
@@ -128,6 +132,21 @@ func probeHost(ctx context.Context, h *hclspec.Host, project string, images []st
 	f.Free = f.Capacity.Sub(f.Allocated)
 	f.APICalls += int(c.calls.Load())
 	return f
+}
+
+// bridgeGateway returns the gateway of the engine's "bridge" network, or ""
+// when it has none (the host then has no address for links).
+func bridgeGateway(ctx context.Context, eng engine.Engine) string {
+	nets, err := eng.ListNetworks(ctx, nil)
+	if err != nil {
+		return ""
+	}
+	for _, n := range nets {
+		if n.Name == "bridge" && len(n.Gateways) > 0 {
+			return n.Gateways[0]
+		}
+	}
+	return ""
 }
 
 // probeContainers lists every container once, inspects the running ones
@@ -146,6 +165,14 @@ func probeContainers(ctx context.Context, eng engine.Engine, f *HostFacts, proje
 		}
 	}
 	f.Running = len(running)
+	f.UsedPorts = []UsedPort{}
+	for _, s := range running {
+		for _, p := range s.Ports {
+			if p.HostPort > 0 {
+				f.UsedPorts = append(f.UsedPorts, UsedPort{HostIP: p.HostIP, HostPort: p.HostPort, Protocol: p.Protocol, Container: s.Name})
+			}
+		}
+	}
 	inspected := make([]engine.Container, len(running))
 	errs := make([]error, len(running))
 	forEach(len(running), concurrency, func(i int) {
@@ -253,6 +280,11 @@ func (c *counter) ListContainers(ctx context.Context, opts engine.ListOptions) (
 func (c *counter) InspectContainer(ctx context.Context, ref string) (engine.Container, error) {
 	c.calls.Add(1)
 	return c.Engine.InspectContainer(ctx, ref)
+}
+
+func (c *counter) ListNetworks(ctx context.Context, labels map[string]string) ([]engine.Network, error) {
+	c.calls.Add(1)
+	return c.Engine.ListNetworks(ctx, labels)
 }
 
 func (c *counter) ImageInspect(ctx context.Context, ref string) (engine.Image, error) {

@@ -108,9 +108,9 @@ func TestProbeCapacityAndAllocation(t *testing.T) {
 	if h1.Labels["disk"] != "ssd" {
 		t.Errorf("labels = %v", h1.Labels)
 	}
-	// 1 ping + info + list + 3 inspects + 2 images.
-	if h1.APICalls != 8 {
-		t.Errorf("api calls = %d, want 8", h1.APICalls)
+	// 1 ping + info + networks (no public address) + list + 3 inspects + 2 images.
+	if h1.APICalls != 9 {
+		t.Errorf("api calls = %d, want 9", h1.APICalls)
 	}
 	h2 := snap.Host("node2")
 	if h2.Total != (probe.Resources{MilliCPU: 4000, MemoryBytes: 8 << 30}) || h2.Capacity != h2.Total {

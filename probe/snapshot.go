@@ -62,6 +62,11 @@ type HostFacts struct {
 	RoundTrip time.Duration `json:"round_trip_ns"`
 	// Engine is what the engine says about itself; nil when unreachable.
 	Engine *EngineFacts `json:"engine,omitempty"`
+	// ReachAddress is where containers on other hosts (or on this one)
+	// reach this host's published ports: the host block's public address,
+	// or for a unix:// or context host without one, the gateway of the
+	// engine's default bridge network.
+	ReachAddress string `json:"reach_address"`
 	// Labels are the host block's labels, the ones placement uses.
 	Labels map[string]string `json:"labels"`
 	// Total is what the host has: the engine's NCPU and MemTotal, or the
@@ -82,6 +87,9 @@ type HostFacts struct {
 	// Unbounded counts running containers with neither a CPU nor a memory
 	// limit: they can take any amount, which capacity figures cannot show.
 	Unbounded int `json:"unbounded"`
+	// UsedPorts are the host ports published by running containers of any
+	// project, so placement never puts a fixed port where one is taken.
+	UsedPorts []UsedPort `json:"used_ports"`
 	// Managed are the project's containers (by the dockplan.project label),
 	// ordered by name.
 	Managed []ManagedContainer `json:"managed"`
@@ -122,6 +130,14 @@ type ManagedContainer struct {
 	// Resources are the container's limits (only for running containers,
 	// which are inspected).
 	Resources Resources `json:"resources"`
+}
+
+// UsedPort is a host port a running container publishes.
+type UsedPort struct {
+	HostIP    string `json:"host_ip,omitempty"`
+	HostPort  int    `json:"host_port"`
+	Protocol  string `json:"protocol"`
+	Container string `json:"container"`
 }
 
 // ImageFacts says whether an image is on a host.

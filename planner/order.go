@@ -1,0 +1,200 @@
+package planner
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// addPulls adds a pull step for every image a host lacks and a new
+// container there needs, and makes those creates depend on it. Offline
+// plans cannot see images and add none.
+func (p *planning) addPulls() {
+	if !p.opts.Refreshed {
+		return
+	}
+	pulls := map[string]*Step{}
+	for _, s := range p.plan.Steps {
+		if s.Action != Create && s.Action != Replace && s.Action != Move {
+			continue
+		}
+		hf := p.snap.Host(s.Host)
+		if hf == nil || hf.Images[s.Image].Present {
+			continue
+		}
+		id := "pull " + s.Host + " " + s.Image
+		pull := pulls[id]
+		if pull == nil {
+			ct := p.cfg.Container(s.Container)
+			pull = &Step{ID: id, Action: Pull, Host: s.Host, Image: s.Image, ImageSource: ct.ImageSource,
+				Reason: fmt.Sprintf("%s lacks the image", s.Host), DependsOn: []string{}, Index: -1}
+			if ct.ImageSource == "local" {
+				pull.Reason += "; copied from the engine of the machine running dockplan"
+			}
+			pulls[id] = pull
+		}
+		s.DependsOn = append(s.DependsOn, id)
+	}
+	for _, id := range sortedKeys(pulls) {
+		p.plan.Steps = append(p.plan.Steps, pulls[id])
+	}
+}
+
+// orderSteps adds the dependency edges and sorts the steps topologically.
+// A container's steps come after those of the containers it depends on
+// (after they are healthy when they declare a health check); deletes go in
+// reverse dependency order, highest index first.
+func (p *planning) orderSteps() error {
+	byAddr := map[string][]*Step{}
+	byContainer := map[string][]*Step{}
+	for _, s := range p.plan.Steps {
+		if s.Address != "" {
+			byAddr[s.Address] = append(byAddr[s.Address], s)
+		}
+		if s.Container != "" {
+			byContainer[s.Container] = append(byContainer[s.Container], s)
+		}
+	}
+	for _, s := range p.plan.Steps {
+		switch s.Action {
+		case Create, Replace, Move, Start, Update:
+			p.dependOnTargets(s, byContainer)
+		case Delete:
+			p.deleteAfterDependents(s, byContainer)
+		}
+	}
+	for _, s := range p.plan.Steps {
+		s.DependsOn = uniqueSorted(s.DependsOn)
+		s.WaitHealthy = uniqueSorted(s.WaitHealthy)
+	}
+	return p.topoSort()
+}
+
+func (p *planning) dependOnTargets(s *Step, byContainer map[string][]*Step) {
+	ct := p.cfg.Container(s.Container)
+	if ct == nil {
+		return
+	}
+	for _, dep := range ct.Deps {
+		dc := p.cfg.Container(dep)
+		for _, t := range byContainer[dep] {
+			if t.Action != Delete && t.Action != Adopt {
+				s.DependsOn = append(s.DependsOn, t.ID)
+			}
+		}
+		if dc != nil && len(dc.Instances) > 0 && dc.Instances[0].Health != nil {
+			for _, ti := range dc.Instances {
+				s.WaitHealthy = append(s.WaitHealthy, ti.Address)
+			}
+		}
+	}
+}
+
+// deleteAfterDependents orders a delete after the steps of the containers
+// that depend on the deleted one, and after deletes of higher indexes of
+// its own container.
+func (p *planning) deleteAfterDependents(s *Step, byContainer map[string][]*Step) {
+	for _, ct := range p.cfg.Containers {
+		if !contains(ct.Deps, s.Container) {
+			continue
+		}
+		for _, t := range byContainer[ct.Name] {
+			if t.Action == Delete || t.Action == Replace || t.Action == Move {
+				s.DependsOn = append(s.DependsOn, t.ID)
+			}
+		}
+	}
+	for _, t := range byContainer[s.Container] {
+		if t.Action == Delete && t.Index > s.Index && t.ID != s.ID {
+			s.DependsOn = append(s.DependsOn, t.ID)
+		}
+	}
+}
+
+// topoSort orders steps so each follows its dependencies; among the steps
+// ready at once: pulls first, then deletes, then the rest, each by ID.
+func (p *planning) topoSort() error {
+	byID := map[string]*Step{}
+	for _, s := range p.plan.Steps {
+		byID[s.ID] = s
+	}
+	indeg := map[string]int{}
+	next := map[string][]string{}
+	for _, s := range p.plan.Steps {
+		for _, dep := range s.DependsOn {
+			if byID[dep] == nil {
+				return fmt.Errorf("step %q depends on unknown step %q", s.ID, dep)
+			}
+			indeg[s.ID]++
+			next[dep] = append(next[dep], s.ID)
+		}
+	}
+	var ready []*Step
+	for _, s := range p.plan.Steps {
+		if indeg[s.ID] == 0 {
+			ready = append(ready, s)
+		}
+	}
+	var out []*Step
+	for len(ready) > 0 {
+		sort.Slice(ready, func(i, j int) bool { return stepLess(ready[i], ready[j]) })
+		s := ready[0]
+		ready = ready[1:]
+		out = append(out, s)
+		for _, n := range next[s.ID] {
+			indeg[n]--
+			if indeg[n] == 0 {
+				ready = append(ready, byID[n])
+			}
+		}
+	}
+	if len(out) != len(p.plan.Steps) {
+		var stuck []string
+		for _, s := range p.plan.Steps {
+			if indeg[s.ID] > 0 {
+				stuck = append(stuck, s.ID)
+			}
+		}
+		sort.Strings(stuck)
+		return fmt.Errorf("the plan's steps depend on each other in a cycle: %s", strings.Join(stuck, ", "))
+	}
+	p.plan.Steps = out
+	return nil
+}
+
+func stepLess(a, b *Step) bool {
+	ra, rb := actionRank(a.Action), actionRank(b.Action)
+	if ra != rb {
+		return ra < rb
+	}
+	return a.ID < b.ID
+}
+
+func actionRank(a Action) int {
+	switch a {
+	case Pull:
+		return 0
+	case Delete:
+		return 1
+	default:
+		return 2
+	}
+}
+
+func uniqueSorted(in []string) []string {
+	if len(in) == 0 {
+		return in
+	}
+	sort.Strings(in)
+	out := in[:1]
+	for _, s := range in[1:] {
+		if s != out[len(out)-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sortChanges(ch []AttrChange) {
+	sort.SliceStable(ch, func(i, j int) bool { return ch[i].Path < ch[j].Path })
+}
