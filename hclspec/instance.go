@@ -16,6 +16,19 @@ var instanceType = cty.Object(map[string]cty.Type{
 	"host_address": cty.String, "ports": cty.Map(cty.Number), "address": cty.String,
 })
 
+// ContainerValuesOf is ContainerValues for the named containers only: the
+// object has just those attributes, which is all an expression that refers
+// only to them needs, at a cost that does not grow with the configuration.
+func (c *Config) ContainerValuesOf(names []string, lookup func(addr string) InstanceValues) cty.Value {
+	obj := map[string]cty.Value{}
+	for _, name := range names {
+		if ct := c.Container(name); ct != nil {
+			obj[name] = c.containerValue(ct, lookup)
+		}
+	}
+	return cty.ObjectVal(obj)
+}
+
 func (c *Config) containerValue(ct *Container, lookup func(string) InstanceValues) cty.Value {
 	vals := make([]cty.Value, ct.Count)
 	for i := range vals {

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 	"strings"
@@ -129,22 +130,20 @@ func (p *planning) topoSort() error {
 			next[dep] = append(next[dep], s.ID)
 		}
 	}
-	var ready []*Step
+	ready := &stepHeap{}
 	for _, s := range p.plan.Steps {
 		if indeg[s.ID] == 0 {
-			ready = append(ready, s)
+			heap.Push(ready, s)
 		}
 	}
-	var out []*Step
-	for len(ready) > 0 {
-		sort.Slice(ready, func(i, j int) bool { return stepLess(ready[i], ready[j]) })
-		s := ready[0]
-		ready = ready[1:]
+	out := make([]*Step, 0, len(p.plan.Steps))
+	for ready.Len() > 0 {
+		s := heap.Pop(ready).(*Step)
 		out = append(out, s)
 		for _, n := range next[s.ID] {
 			indeg[n]--
 			if indeg[n] == 0 {
-				ready = append(ready, byID[n])
+				heap.Push(ready, byID[n])
 			}
 		}
 	}
@@ -160,6 +159,20 @@ func (p *planning) topoSort() error {
 	}
 	p.plan.Steps = out
 	return nil
+}
+
+// stepHeap orders the steps ready to run by stepLess.
+type stepHeap []*Step
+
+func (h stepHeap) Len() int           { return len(h) }
+func (h stepHeap) Less(i, j int) bool { return stepLess(h[i], h[j]) }
+func (h stepHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *stepHeap) Push(x any)        { *h = append(*h, x.(*Step)) }
+func (h *stepHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return s
 }
 
 func stepLess(a, b *Step) bool {

@@ -3,7 +3,6 @@ package planner
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/dockplan/dockplan/hclspec"
@@ -218,38 +217,85 @@ func (e *PlaceError) Error() string {
 	return b.String()
 }
 
+// maxNotedRejections bounds the rejections a successful placement's note
+// lists; bigger fleets get only the count, so plans stay readable and
+// placing stays linear in the number of hosts.
+const maxNotedRejections = 16
+
 // choose runs the filter chain on every host, then the scorer on those
 // that pass, and returns the best host (ties by name) with a note saying
-// why, or the rejections when no host fits.
+// why, or the rejections (every host, every reason) when no host fits.
 func choose(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) (*hostState, *PlacementNote, []Rejection) {
-	type cand struct {
-		hs    *hostState
-		score float64
+	var best, second *hostState
+	var bestScore, secondScore float64
+	rejectedCount := 0
+	better := func(a *hostState, sa float64, b *hostState, sb float64) bool {
+		return b == nil || sa > sb || (sa == sb && a.name < b.name)
 	}
-	var cands []cand
-	var rejected []Rejection
 	for _, hs := range hosts {
-		reasons := append(rulesReasons(hs, ct), fitReasons(hs, inst, ct, false)...)
-		if len(reasons) > 0 {
-			rejected = append(rejected, Rejection{Host: hs.name, Reasons: reasons})
+		if !feasible(hs, inst, ct) {
+			rejectedCount++
 			continue
 		}
-		cands = append(cands, cand{hs: hs, score: score(hs, inst, ct.Placement.Strategy)})
-	}
-	if len(cands) == 0 {
-		return nil, nil, rejected
-	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		if cands[i].score != cands[j].score {
-			return cands[i].score > cands[j].score
+		sc := score(hs, inst, ct.Placement.Strategy)
+		switch {
+		case better(hs, sc, best, bestScore):
+			second, secondScore = best, bestScore
+			best, bestScore = hs, sc
+		case better(hs, sc, second, secondScore):
+			second, secondScore = hs, sc
 		}
-		return cands[i].hs.name < cands[j].hs.name
-	})
-	note := &PlacementNote{Strategy: ct.Placement.Strategy.String(), Score: cands[0].score, Rejected: rejected}
-	if len(cands) > 1 {
-		note.RunnerUp, note.RunnerUpScore = cands[1].hs.name, cands[1].score
 	}
-	return cands[0].hs, note, nil
+	if best == nil {
+		return nil, nil, rejections(hosts, inst, ct)
+	}
+	note := &PlacementNote{Strategy: ct.Placement.Strategy.String(), Score: bestScore, RejectedCount: rejectedCount}
+	if rejectedCount > 0 && rejectedCount <= maxNotedRejections {
+		note.Rejected = rejections(hosts, inst, ct)
+	}
+	if second != nil {
+		note.RunnerUp, note.RunnerUpScore = second.name, secondScore
+	}
+	return best, note, nil
+}
+
+// rejections lists every host that refuses the instance, with every reason.
+func rejections(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) []Rejection {
+	var out []Rejection
+	for _, hs := range hosts {
+		if reasons := append(rulesReasons(hs, ct), fitReasons(hs, inst, ct, false)...); len(reasons) > 0 {
+			out = append(out, Rejection{Host: hs.name, Reasons: reasons})
+		}
+	}
+	return out
+}
+
+// feasible is the filter chain without the words: the fast path.
+func feasible(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container) bool {
+	if !hs.reachable || !hs.capacityKnown {
+		return false
+	}
+	if len(ct.Placement.Hosts) > 0 && !contains(ct.Placement.Hosts, hs.name) {
+		return false
+	}
+	for k, v := range ct.Placement.Labels {
+		if hs.labels[k] != v {
+			return false
+		}
+	}
+	req, free := requestOf(inst), hs.free()
+	if req.MilliCPU > free.MilliCPU || req.MemoryBytes > free.MemoryBytes {
+		return false
+	}
+	if ct.Placement.DistinctHosts && hs.counts[ct.Name] > 0 {
+		return false
+	}
+	for _, p := range inst.Ports {
+		if p.HostPort > 0 && hs.portTaken(p) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {

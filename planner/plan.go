@@ -192,7 +192,10 @@ type PlacementNote struct {
 	// RunnerUp is the next best host; empty when only one host fit.
 	RunnerUp      string  `json:"runner_up,omitempty"`
 	RunnerUpScore float64 `json:"runner_up_score,omitempty"`
-	// Rejected lists the hosts that did not fit, with every reason.
+	// RejectedCount is how many hosts did not fit.
+	RejectedCount int `json:"rejected_count"`
+	// Rejected lists the hosts that did not fit, with every reason (only
+	// when at most 16 did not).
 	Rejected []Rejection `json:"rejected,omitempty"`
 }
 

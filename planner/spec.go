@@ -85,8 +85,11 @@ func (r *Resolved) SensitivePaths() []string {
 // and what w knows: deferred expressions are evaluated again, links become
 // environment variables and /etc/hosts entries.
 func Resolve(cfg *hclspec.Config, inst *hclspec.Instance, w *World) (*Resolved, error) {
-	containers := cfg.ContainerValues(w.values)
-	ctx := cfg.EvalContext(inst, containers)
+	var refs []string
+	for _, d := range []hclspec.Deferred{inst.Env, inst.Labels, inst.Command, inst.Entrypoint} {
+		refs = append(refs, d.Refs...)
+	}
+	ctx := cfg.EvalContext(inst, cfg.ContainerValuesOf(refs, w.values))
 	unknown, sensitive := map[string]bool{}, map[string]bool{}
 	spec := engine.ContainerSpec{
 		Name: inst.Name, Image: inst.Image, User: inst.User, WorkingDir: inst.WorkingDir,
