@@ -98,6 +98,8 @@ places each container where resources are free, and keeps them running.`,
 	root.AddCommand(
 		newValidateCommand(g, s),
 		newHostsCommand(g, s),
+		newPlanCommand(g, s),
+		newShowCommand(g, s),
 		newFmtCommand(s),
 		newVersionCommand(s),
 		newCompletionCommand(s),

@@ -278,6 +278,8 @@ type Container struct {
 	State ContainerState
 	// Health is the health-check result; HealthNone without a check.
 	Health HealthStatus
+	// HealthLog holds the output of the last health checks, oldest first.
+	HealthLog []string
 	// ExitCode is the last exit's code.
 	ExitCode int
 	// OOMKilled says the last exit was the kernel's OOM killer.

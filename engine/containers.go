@@ -143,6 +143,17 @@ func (e *dockerEngine) RenameContainer(ctx context.Context, containerRef, newNam
 // "memory.limit_in_bytes: invalid argument" (a swap of -1 is not passed on
 // to runc either). So a new memory limit goes with a swap limit of twice
 // that, Docker's own default, which runc then writes in a valid order.
+// UpdateRestartPolicy changes a container's restart policy in place.
+func (e *dockerEngine) UpdateRestartPolicy(ctx context.Context, containerRef string, policy RestartPolicy) error {
+	upd := container.UpdateConfig{RestartPolicy: container.RestartPolicy{
+		Name: container.RestartPolicyMode(policy.Name.String()), MaximumRetryCount: policy.MaxRetries,
+	}}
+	return e.do(ctx, "update restart policy", containerRef, e.timeout, func(ctx context.Context) error {
+		_, err := e.cli.ContainerUpdate(ctx, containerRef, upd)
+		return err
+	})
+}
+
 func (e *dockerEngine) UpdateResources(ctx context.Context, containerRef string, res Resources) error {
 	upd := container.UpdateConfig{Resources: resourcesToDocker(res)}
 	if res.Memory > 0 {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -253,6 +254,11 @@ func containerFromInspect(r container.InspectResponse) Container {
 			c.StartedAt, c.FinishedAt = parseTime(s.StartedAt), parseTime(s.FinishedAt)
 			if s.Health != nil {
 				c.Health = ParseHealthStatus(string(s.Health.Status))
+				for _, l := range s.Health.Log {
+					if l != nil {
+						c.HealthLog = append(c.HealthLog, fmt.Sprintf("exit %d: %s", l.ExitCode, strings.TrimSpace(l.Output)))
+					}
+				}
 			}
 		}
 	}

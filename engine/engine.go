@@ -41,6 +41,8 @@ type Engine interface {
 	RenameContainer(ctx context.Context, containerRef, newName string) error
 	// UpdateResources changes a container's CPU and memory limits in place.
 	UpdateResources(ctx context.Context, containerRef string, res Resources) error
+	// UpdateRestartPolicy changes a container's restart policy in place.
+	UpdateRestartPolicy(ctx context.Context, containerRef string, policy RestartPolicy) error
 
 	// PullImage pulls an image, reporting progress to opts.Progress.
 	PullImage(ctx context.Context, ref string, opts PullOptions) error

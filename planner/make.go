@@ -54,9 +54,6 @@ func Make(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, opts Optio
 		world: NewWorld(), decisions: map[string]*decision{}}
 	p.plan = &Plan{FormatVersion: PlanFormatVersion, Project: cfg.Project, Refreshed: opts.Refreshed,
 		StateLineage: st.Lineage, StateSerial: st.Serial, Steps: []*Step{}, Warnings: []string{}}
-	if !opts.Refreshed {
-		p.warn("This plan was made with -refresh=false: from the state and the configuration alone, without asking the hosts. Containers changed or removed by hand are not seen, and images are not checked.")
-	}
 	for _, h := range cfg.Hosts {
 		hs := newHostState(h, snap.Host(h.Name), opts.Refreshed)
 		p.hosts[h.Name] = hs

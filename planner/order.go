@@ -83,7 +83,8 @@ func (p *planning) dependOnTargets(s *Step, byContainer map[string][]*Step) {
 				s.DependsOn = append(s.DependsOn, t.ID)
 			}
 		}
-		if dc != nil && len(dc.Instances) > 0 && dc.Instances[0].Health != nil {
+		makesContainer := s.Action == Create || s.Action == Replace || s.Action == Move
+		if makesContainer && dc != nil && len(dc.Instances) > 0 && dc.Instances[0].Health != nil {
 			for _, ti := range dc.Instances {
 				s.WaitHealthy = append(s.WaitHealthy, ti.Address)
 			}

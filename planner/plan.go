@@ -191,7 +191,7 @@ type PlacementNote struct {
 	Score    float64 `json:"score"`
 	// RunnerUp is the next best host; empty when only one host fit.
 	RunnerUp      string  `json:"runner_up,omitempty"`
-	RunnerUpScore float64 `json:"runner_up_score,omitempty"`
+	RunnerUpScore float64 `json:"runner_up_score"`
 	// RejectedCount is how many hosts did not fit.
 	RejectedCount int `json:"rejected_count"`
 	// Rejected lists the hosts that did not fit, with every reason (only

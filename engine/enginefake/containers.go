@@ -330,6 +330,15 @@ func (f *Fake) UpdateResources(ctx context.Context, containerRef string, res eng
 	})
 }
 
+// UpdateRestartPolicy changes the container's restart policy.
+func (f *Fake) UpdateRestartPolicy(ctx context.Context, containerRef string, policy engine.RestartPolicy) error {
+	return f.withContainer(ctx, MethodUpdateRestart, "update restart policy", containerRef, func(c *container) error {
+		c.Spec.Restart = policy
+		f.publish(c, engine.ActionUpdate, nil)
+		return nil
+	})
+}
+
 // withContainer runs fn on the container ref under the lock, after the
 // call bookkeeping; a missing container is ErrNotFound.
 func (f *Fake) withContainer(ctx context.Context, method Method, op, ref string, fn func(*container) error) error {

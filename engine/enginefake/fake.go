@@ -27,6 +27,7 @@ const (
 	MethodRemoveContainer  Method = "RemoveContainer"
 	MethodRenameContainer  Method = "RenameContainer"
 	MethodUpdateResources  Method = "UpdateResources"
+	MethodUpdateRestart    Method = "UpdateRestartPolicy"
 	MethodPullImage        Method = "PullImage"
 	MethodImageInspect     Method = "ImageInspect"
 	MethodImagePresent     Method = "ImagePresent"
