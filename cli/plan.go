@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -136,13 +135,8 @@ func makePlan(ctx context.Context, cfg *hclspec.Config, st *state.State, refresh
 		return nil, ctx.Err()
 	}
 	plan, err := planner.Make(cfg, snap, st, planner.Options{Refreshed: refresh})
-	var pe *planner.PlaceError
-	if errors.As(err, &pe) {
-		return nil, &exitError{code: ExitError, msg: "cannot place every container:\n" + pe.Error() +
-			"\nFree capacity (dockplan hosts shows it), relax the placement rules, or lower the requests."}
-	}
 	if err != nil {
-		return nil, &exitError{code: ExitError, msg: err.Error()}
+		return makePlanError(err)
 	}
 	return plan, nil
 }

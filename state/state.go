@@ -70,6 +70,10 @@ func New(project, lineage string) *State {
 	return &State{FormatVersion: FormatVersion, Lineage: lineage, Project: project, Instances: map[string]*Instance{}}
 }
 
+// NewLineage returns a new random lineage (a version 4 UUID) for a state
+// that is about to be saved for the first time.
+func NewLineage() string { return newUUID() }
+
 // Addresses returns the instance addresses, sorted.
 func (s *State) Addresses() []string {
 	out := make([]string, 0, len(s.Instances))

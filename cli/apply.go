@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dockplan/dockplan/applier"
+	"github.com/dockplan/dockplan/engine"
+	"github.com/dockplan/dockplan/hclspec"
+	"github.com/dockplan/dockplan/planner"
+	"github.com/dockplan/dockplan/probe"
+	"github.com/dockplan/dockplan/render"
+	"github.com/dockplan/dockplan/state"
+	"github.com/spf13/cobra"
+)
+
+// applyOptions are the options of `dockplan apply` and `dockplan destroy`.
+type applyOptions struct {
+	global       *globalOptions
+	vars         varFlags
+	autoApprove  bool
+	json         bool
+	parallelism  int
+	lockTimeout  time.Duration
+	probeTimeout time.Duration
+	statePath    string
+	destroy      bool
+}
+
+func newApplyCommand(g *globalOptions, s Streams) *cobra.Command {
+	opts := &applyOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "apply [PLANFILE]",
+		Short: "Carry out the plan on the hosts",
+		Long: `Apply makes a plan (as plan does), shows it, asks for "yes", and carries it
+out on the hosts, saving the state after every step. Given a plan file saved
+with plan -out, it applies that plan without asking, after checking that
+neither the state nor the hosts changed since.
+
+Exit status: 0 when every step completed, 1 when some failed (the others
+went on; running apply again converges), 130 when interrupted.`,
+		Example: `  dockplan apply
+  dockplan apply -auto-approve -parallelism 4
+  dockplan plan -out tonight.plan && dockplan apply tonight.plan`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			planFile := ""
+			if len(args) == 1 {
+				planFile = args[0]
+			}
+			return runApply(cmd.Context(), opts, planFile, s)
+		},
+	}
+	registerApplyFlags(cmd, opts)
+	return cmd
+}
+
+func newDestroyCommand(g *globalOptions, s Streams) *cobra.Command {
+	opts := &applyOptions{global: g, destroy: true}
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Delete every container of the project",
+		Long: `Destroy plans the deletion of every instance the state records and every
+container of the project found on the hosts, shows it, asks for "yes", and
+deletes them in reverse dependency order.`,
+		Example: `  dockplan destroy
+  dockplan destroy -auto-approve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runApply(cmd.Context(), opts, "", s) },
+	}
+	registerApplyFlags(cmd, opts)
+	return cmd
+}
+
+func registerApplyFlags(cmd *cobra.Command, opts *applyOptions) {
+	f := cmd.Flags()
+	opts.vars.register(f)
+	f.BoolVar(&opts.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	f.BoolVar(&opts.json, "json", false, "print progress as a stream of JSON events, one per line (implies -auto-approve)")
+	f.IntVar(&opts.parallelism, "parallelism", applier.DefaultParallelism, "run at most `N` steps at once")
+	f.DurationVar(&opts.lockTimeout, "lock-timeout", 0, "wait up to `DURATION` for the state lock (0: fail at once)")
+	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
+	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`")
+}
+
+// applyRun is one apply's working set.
+type applyRun struct {
+	opts    *applyOptions
+	s       Streams
+	backend state.Backend
+	cfg     *hclspec.Config
+	st      *state.State
+	snap    *probe.Snapshot
+	plan    *planner.Plan
+	out     *progress
+}
+
+func runApply(ctx context.Context, opts *applyOptions, planFile string, s Streams) error {
+	if opts.parallelism < 1 {
+		return &exitError{code: ExitError, msg: fmt.Sprintf("-parallelism=%d must be at least 1", opts.parallelism)}
+	}
+	if opts.probeTimeout <= 0 || opts.lockTimeout < 0 {
+		return &exitError{code: ExitError, msg: "-probe-timeout must be more than zero and -lock-timeout not negative"}
+	}
+	a := &applyRun{opts: opts, s: s, backend: state.NewFile(opts.statePath), out: newProgress(s, opts.json)}
+	var saved *planner.SavedPlan
+	var err error
+	if planFile != "" {
+		if saved, err = readSavedPlan(planFile); err != nil {
+			return err
+		}
+		err = a.loadSavedConfig(saved)
+	} else {
+		a.cfg, err = loadConfig(opts.global, opts.vars, s)
+	}
+	if err != nil {
+		return err
+	}
+	unlock, err := a.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := a.loadState(ctx); err != nil {
+		return err
+	}
+	if saved != nil {
+		err = a.checkSaved(ctx, saved, planFile)
+	} else {
+		err = a.makePlan(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if !a.plan.Changes() {
+		a.out.noChanges()
+		return nil
+	}
+	if saved == nil && !opts.autoApprove && !opts.json {
+		if err := a.confirm(); err != nil {
+			return err
+		}
+	}
+	return a.apply(ctx)
+}
+
+func (a *applyRun) loadSavedConfig(sp *planner.SavedPlan) error {
+	vals, err := sp.Values()
+	if err != nil {
+		return &exitError{code: ExitError, msg: err.Error()}
+	}
+	cfg, files, diags := hclspec.LoadSources(".", sp.Sources(), hclspec.LoadOptions{Values: vals, Environ: sp.Environ})
+	if err := render.Diagnostics(a.s.Err, diags, files, render.TextOptions{Color: a.opts.global.color(a.s.ErrIsTerminal)}); err != nil {
+		return err
+	}
+	if diags.HasErrors() {
+		return &exitError{code: ExitError, msg: "the configuration saved in the plan no longer decodes; make a new plan"}
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// lock takes the state lock for the whole operation, waiting up to
+// -lock-timeout.
+func (a *applyRun) lock(ctx context.Context) (func(), error) {
+	op := "apply"
+	if a.opts.destroy {
+		op = "destroy"
+	}
+	lctx, cancel := context.WithTimeout(ctx, max(a.opts.lockTimeout, 100*time.Millisecond))
+	defer cancel()
+	id, err := a.backend.Lock(lctx, state.NewLockInfo(op))
+	if err != nil {
+		return nil, &exitError{code: ExitError, msg: err.Error()}
+	}
+	return func() {
+		if err := a.backend.Unlock(context.WithoutCancel(ctx), id); err != nil {
+			fmt.Fprintf(a.s.Err, "Warning: could not release the state lock: %v\n", err)
+		}
+	}, nil
+}
+
+func (a *applyRun) loadState(ctx context.Context) error {
+	st, err := a.backend.Load(ctx)
+	if err != nil {
+		return &exitError{code: ExitError, msg: err.Error()}
+	}
+	if st == nil {
+		st = state.New(a.cfg.Project, state.NewLineage())
+	}
+	if st.Project != a.cfg.Project {
+		return &exitError{code: ExitError, msg: fmt.Sprintf("state file %s belongs to project %q, but the configuration is project %q; point -state at this project's state, or fix project", a.opts.statePath, st.Project, a.cfg.Project)}
+	}
+	a.st = st
+	return nil
+}
+
+func (a *applyRun) makePlan(ctx context.Context) error {
+	a.snap = probe.Probe(ctx, a.cfg, probe.Options{Timeout: a.opts.probeTimeout})
+	plan, err := planner.Make(a.cfg, a.snap, a.st, planner.Options{Refreshed: true, Destroy: a.opts.destroy})
+	if err != nil {
+		_, err = makePlanError(err)
+		return err
+	}
+	a.plan = plan
+	if !a.opts.json {
+		return render.PlanText(a.s.Out, plan, render.TextOptions{Color: a.opts.global.color(a.s.OutIsTerminal)})
+	}
+	return nil
+}
+
+// checkSaved refuses a saved plan that no longer matches the state or the
+// hosts, saying exactly what changed.
+func (a *applyRun) checkSaved(ctx context.Context, sp *planner.SavedPlan, name string) error {
+	a.snap = probe.Probe(ctx, a.cfg, probe.Options{Timeout: a.opts.probeTimeout})
+	lineage := a.st.Lineage
+	if a.st.Serial == 0 && len(a.st.Instances) == 0 {
+		lineage = sp.Plan.StateLineage
+	}
+	if stale := planner.Staleness(sp.Plan, lineage, a.st.Serial, a.snap); len(stale) > 0 {
+		return &exitError{code: ExitError, msg: fmt.Sprintf("the saved plan %s is stale, so nothing was applied:\n  - %s\nMake a new plan with dockplan plan -out %s.",
+			name, strings.Join(stale, "\n  - "), name)}
+	}
+	a.plan = sp.Plan
+	return nil
+}
+
+func (a *applyRun) confirm() error {
+	verb := "perform these actions"
+	if a.opts.destroy {
+		verb = "destroy every container of project " + a.cfg.Project
+	}
+	fmt.Fprintf(a.s.Out, "\nDo you want to %s?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", verb)
+	line, _ := bufio.NewReader(a.s.In).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return &exitError{code: ExitError, msg: "apply cancelled: the answer was not 'yes'; nothing was changed"}
+	}
+	fmt.Fprintln(a.s.Out)
+	return nil
+}
+
+func makePlanError(err error) (*planner.Plan, error) {
+	var pe *planner.PlaceError
+	if ok := asPlaceError(err, &pe); ok {
+		return nil, &exitError{code: ExitError, msg: "cannot place every container:\n" + pe.Error() +
+			"\nFree capacity (dockplan hosts shows it), relax the placement rules, or lower the requests."}
+	}
+	return nil, &exitError{code: ExitError, msg: err.Error()}
+}
