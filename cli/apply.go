@@ -27,6 +27,7 @@ type applyOptions struct {
 	lockTimeout  time.Duration
 	probeTimeout time.Duration
 	statePath    string
+	imageSource  string
 	destroy      bool
 }
 
@@ -84,6 +85,21 @@ func registerApplyFlags(cmd *cobra.Command, opts *applyOptions) {
 	f.DurationVar(&opts.lockTimeout, "lock-timeout", 0, "wait up to `DURATION` for the state lock (0: fail at once)")
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
 	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`")
+	f.StringVar(&opts.imageSource, "image-source", "", "where hosts get images, for every container: `registry` or local (default: each container's image_source)")
+}
+
+// overrideImageSource applies -image-source to every container.
+func overrideImageSource(cfg *hclspec.Config, source string) error {
+	switch source {
+	case "":
+		return nil
+	case "registry", "local":
+		for _, ct := range cfg.Containers {
+			ct.ImageSource = source
+		}
+		return nil
+	}
+	return &exitError{code: ExitError, msg: fmt.Sprintf("-image-source=%s is not a source; use registry or local", source)}
 }
 
 // applyRun is one apply's working set.
@@ -118,6 +134,11 @@ func runApply(ctx context.Context, opts *applyOptions, planFile string, s Stream
 	}
 	if err != nil {
 		return err
+	}
+	if saved == nil {
+		if err := overrideImageSource(a.cfg, opts.imageSource); err != nil {
+			return err
+		}
 	}
 	unlock, err := a.lock(ctx)
 	if err != nil {
@@ -172,7 +193,9 @@ func (a *applyRun) lock(ctx context.Context) (func(), error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, max(a.opts.lockTimeout, 100*time.Millisecond))
 	defer cancel()
-	id, err := a.backend.Lock(lctx, state.NewLockInfo(op))
+	info := state.NewLockInfo(op)
+	info.Version = Version
+	id, err := a.backend.Lock(lctx, info)
 	if err != nil {
 		return nil, &exitError{code: ExitError, msg: err.Error()}
 	}

@@ -28,6 +28,7 @@ type planOptions struct {
 	detailedExitCode bool
 	probeTimeout     time.Duration
 	statePath        string
+	imageSource      string
 }
 
 func newPlanCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -59,6 +60,7 @@ change, 2 when something would, and 1 on error.`,
 	f.BoolVar(&opts.detailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
 	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`")
+	f.StringVar(&opts.imageSource, "image-source", "", "where hosts get images, for every container: `registry` or local (default: each container's image_source)")
 	return cmd
 }
 
@@ -72,6 +74,9 @@ func runPlan(ctx context.Context, opts *planOptions, s Streams) error {
 	}
 	cfg, err := loadConfig(opts.global, opts.vars, s)
 	if err != nil {
+		return err
+	}
+	if err := overrideImageSource(cfg, opts.imageSource); err != nil {
 		return err
 	}
 	st, err := readState(opts.statePath, cfg.Project)
