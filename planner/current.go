@@ -74,10 +74,10 @@ type leftover struct {
 // reachable host to the configuration's instances. It returns the current
 // of each desired address, and the leftovers (orphans, duplicates, records
 // of instances no longer declared), both in a deterministic order.
-func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State) (map[string]*current, []leftover) {
+func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, destroy bool) (map[string]*current, []leftover) {
 	desired := map[string]bool{}
 	for _, inst := range cfg.Instances() {
-		desired[inst.Address] = true
+		desired[inst.Address] = !destroy
 	}
 	curs := map[string]*current{}
 	claimed := map[string]bool{} // container IDs
@@ -95,7 +95,7 @@ func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State) (map[str
 		if desired[addr] {
 			curs[addr] = c
 		} else {
-			left = append(left, leftover{cur: c, reason: "no longer in the configuration"})
+			left = append(left, leftover{cur: c, reason: leftReason(destroy)})
 		}
 	}
 	for _, hf := range snap.Hosts {
@@ -110,6 +110,8 @@ func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State) (map[str
 			addr := managedAddress(cfg, m)
 			c := &current{addr: addr, host: hf.Name, hostKnown: true, reachable: true, found: m}
 			switch {
+			case destroy:
+				left = append(left, leftover{cur: c, reason: leftReason(destroy)})
 			case addr == "" || !desired[addr]:
 				left = append(left, leftover{cur: c, reason: "an orphan: no configuration declares it"})
 			case curs[addr] != nil:
@@ -127,6 +129,13 @@ func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State) (map[str
 		return nameOf(a) < nameOf(b)
 	})
 	return curs, left
+}
+
+func leftReason(destroy bool) string {
+	if destroy {
+		return "destroyed"
+	}
+	return "no longer in the configuration"
 }
 
 func nameOf(c *current) string {

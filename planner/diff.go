@@ -51,6 +51,9 @@ func (p *planning) decideActions() error {
 			p.world.Ports[d.inst.Address] = portsOf(d.cur.found.Ports)
 		}
 	}
+	if p.opts.Destroy {
+		return nil
+	}
 	order, err := containerOrder(p.cfg)
 	if err != nil {
 		return err

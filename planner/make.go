@@ -14,6 +14,10 @@ type Options struct {
 	// Refreshed is false when the snapshot was built from the state
 	// (OfflineSnapshot) instead of asking the hosts.
 	Refreshed bool
+	// Destroy plans the deletion of every instance the state records and
+	// every container of the project on the hosts; the configuration only
+	// gives the hosts and the dependency order.
+	Destroy bool
 }
 
 // decision is what the plan does with one desired instance.
@@ -68,7 +72,7 @@ func Make(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, opts Optio
 			p.world.HostAddress[h.Name] = h.PublicAddress
 		}
 	}
-	curs, left := gather(cfg, snap, st)
+	curs, left := gather(cfg, snap, st, opts.Destroy)
 	p.releaseLeftovers(left)
 	p.decideHosts(curs)
 	if err := p.placeAll(); err != nil {
@@ -104,6 +108,9 @@ func (p *planning) releaseLeftovers(left []leftover) {
 func (p *planning) decideHosts(curs map[string]*current) {
 	for _, ct := range p.cfg.Containers {
 		for _, inst := range ct.Instances {
+			if p.opts.Destroy {
+				break
+			}
 			d := &decision{inst: inst, ct: ct, cur: curs[inst.Address]}
 			p.decisions[inst.Address] = d
 			p.order = append(p.order, d)

@@ -321,3 +321,29 @@ func TestSavedPlanRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestDestroy(t *testing.T) {
+	s := newSim(t, load(t, shop))
+	s.apply(s.plan())
+	p, err := planner.Make(s.cfg, s.snap, s.st, planner.Options{Refreshed: true, Destroy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Summary.Delete != 6 || len(p.Steps) != 6 {
+		t.Fatalf("destroy plan: %v", actions(p))
+	}
+	// web goes before api, api before db, highest index first.
+	pos := map[string]int{}
+	for i, st := range p.Steps {
+		pos[st.Address] = i
+	}
+	for _, pair := range [][2]string{{"web[0]", "api[0]"}, {"api[2]", "api[1]"}, {"api[0]", "db"}} {
+		if pos[pair[0]] > pos[pair[1]] {
+			t.Errorf("%s is deleted after %s: %v", pair[0], pair[1], actions(p))
+		}
+	}
+	s.apply(p)
+	if len(s.st.Instances) != 0 {
+		t.Fatalf("state not empty: %v", s.st.Addresses())
+	}
+}
