@@ -65,7 +65,17 @@ func newClient(t *target, timeout time.Duration) (*client.Client, error) {
 	} else {
 		dialer := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
 		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, t.dialNetwork, t.dialAddr)
+			conn, err := dialer.DialContext(ctx, t.dialNetwork, t.dialAddr)
+			if netErr := net.Error(nil); errors.As(err, &netErr) && netErr.Timeout() {
+				// The Docker client turns a dial timeout (a net.Error)
+				// into "Cannot connect to the Docker daemon at …. Is the
+				// docker daemon running?" and drops the cause, which is
+				// wrong for a host that is up but cut off (seen with a
+				// partitioned lab host, client v28.5.2). A plain error
+				// keeps its text.
+				return nil, fmt.Errorf("no answer from %s within %s (connect timed out)", t.address, timeout)
+			}
+			return conn, err
 		}
 	}
 	cli, err := client.NewClientWithOpts(

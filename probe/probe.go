@@ -174,18 +174,22 @@ func probeContainers(ctx context.Context, eng engine.Engine, f *HostFacts, proje
 		}
 	}
 	inspected := make([]engine.Container, len(running))
-	errs := make([]error, len(running))
-	forEach(len(running), concurrency, func(i int) {
-		inspected[i], errs[i] = eng.InspectContainer(ctx, running[i].ID)
+	err = forEach(ctx, len(running), concurrency, func(ctx context.Context, i int) error {
+		ct, err := eng.InspectContainer(ctx, running[i].ID)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil // removed between list and inspect: holds nothing now
+		}
+		inspected[i] = ct
+		return err
 	})
+	if err != nil {
+		return err
+	}
 	limits := map[string]Resources{}
 	health := map[string]string{}
-	for i, ct := range inspected {
-		if errs[i] != nil {
-			if errors.Is(errs[i], engine.ErrNotFound) {
-				continue // removed between list and inspect: holds nothing now
-			}
-			return errs[i]
+	for _, ct := range inspected {
+		if ct.ID == "" {
+			continue // not found
 		}
 		r := Resources{MilliCPU: ct.Spec.Resources.MilliCPUs(), MemoryBytes: ct.Spec.Resources.MemoryBytes()}
 		if r.MilliCPU == 0 && r.MemoryBytes == 0 {
@@ -227,38 +231,62 @@ func managed(s engine.ContainerSummary, r Resources, health string) ManagedConta
 
 func probeImages(ctx context.Context, eng engine.Engine, f *HostFacts, images []string, concurrency int) error {
 	facts := make([]ImageFacts, len(images))
-	errs := make([]error, len(images))
-	forEach(len(images), concurrency, func(i int) {
+	err := forEach(ctx, len(images), concurrency, func(ctx context.Context, i int) error {
 		img, err := eng.ImageInspect(ctx, images[i])
 		switch {
 		case errors.Is(err, engine.ErrNotFound):
 		case err != nil:
-			errs[i] = err
+			return err
 		default:
 			facts[i] = ImageFacts{Present: true, ID: img.ID}
 		}
+		return nil
 	})
+	if err != nil {
+		return err
+	}
 	for i, img := range images {
-		if errs[i] != nil {
-			return errs[i]
-		}
 		f.Images[img] = facts[i]
 	}
 	return nil
 }
 
-// forEach calls fn(0..n-1) with at most limit calls in flight.
-func forEach(n, limit int, fn func(i int)) {
+// forEach calls fn(ctx, 0..n-1) with at most limit calls in flight and
+// returns the first error fn returned. That error cancels the calls in
+// flight and skips the rest: a host that stops answering in the middle of
+// a probe then costs one deadline, not one per queued call (n/limit
+// deadlines in turn; 24 inspects at 4 with a 2s timeout took 12s on the
+// lab before this).
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		once    sync.Once
+		first   error
+		wg      sync.WaitGroup
+		skipped bool
+	)
 	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
 	for i := range n {
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			skipped = true
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			fn(i)
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
 		})
 	}
 	wg.Wait()
+	if first == nil && skipped {
+		// The caller gave up before any call failed: the results are
+		// incomplete.
+		return ctx.Err()
+	}
+	return first
 }
 
 // counter counts the engine calls a probe makes.

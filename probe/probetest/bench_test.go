@@ -2,8 +2,11 @@ package probetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,10 +31,12 @@ const (
 
 // BenchmarkProbeLab probes three lab hosts holding benchPerHost running
 // containers each (the test image, 0.01 CPU and 32MiB each) over their
-// tcp:// endpoints, as `dockplan hosts` does, once per inspect
-// concurrency. Each sub-benchmark reports the median wall time of one whole
-// probe (median-ms) and the API calls made per host; the parent logs the
-// ratios between concurrencies. docs/benchmarks.md has the figures.
+// tcp:// endpoints: in process once per inspect concurrency (all three
+// hosts, and host 1 alone), and end to end as `dockplan hosts -json`. Each
+// sub-benchmark reports the median wall time of one whole probe
+// (median-ms) and the API calls made per host; the parent logs the medians
+// over every -count run and their ratios.
+// docs/benchmarks.md has the figures and the command.
 //
 // It holds the lab exclusively: other tests' containers would change what
 // is measured, and its 300 containers would change their figures.
@@ -43,20 +48,27 @@ func BenchmarkProbeLab(b *testing.B) {
 	for i, h := range hosts {
 		blocks[i] = h.HCL()
 	}
+	project := uniqueName(b, "probebench")
+	dir := b.TempDir()
 	src := fmt.Sprintf("project = %q\n%s\ncontainer \"web\" {\n  image = %q\n}\n",
-		uniqueName(b, "probebench"), strings.Join(blocks, "\n"), labenv.TestImage)
-	cfg := loadConfig(b, b.TempDir(), src)
+		project, strings.Join(blocks, "\n"), labenv.TestImage)
+	if err := os.WriteFile(filepath.Join(dir, "main.dockplan.hcl"), []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg := loadConfig(b, dir, src)
 
-	medians := map[int]time.Duration{}
-	concurrencies := []int{1, probe.DefaultInspectConcurrency, 12}
-	for _, conc := range concurrencies {
-		b.Run(fmt.Sprintf("inspect-concurrency=%d", conc), func(b *testing.B) {
-			var times []time.Duration
+	// Times of every run, -count included, by sub-benchmark.
+	times := map[string][]time.Duration{}
+	var names []string
+	measure := func(name string, probeOnce func(b *testing.B) *probe.Snapshot) {
+		names = append(names, name)
+		b.Run(name, func(b *testing.B) {
+			var ts []time.Duration
 			var calls int
 			for b.Loop() {
 				start := time.Now()
-				snap := probe.Probe(b.Context(), cfg, probe.Options{InspectConcurrency: conc})
-				times = append(times, time.Since(start))
+				snap := probeOnce(b)
+				ts = append(ts, time.Since(start))
 				for _, h := range snap.Hosts {
 					if !h.Reachable || h.Running < benchPerHost {
 						b.Fatalf("%s: reachable %v (%s), %d running; want %d", h.Name, h.Reachable, h.Error, h.Running, benchPerHost)
@@ -64,17 +76,37 @@ func BenchmarkProbeLab(b *testing.B) {
 					calls = max(calls, h.APICalls)
 				}
 			}
-			medians[conc] = median(times)
-			b.ReportMetric(float64(medians[conc].Microseconds())/1000, "median-ms")
+			times[name] = append(times[name], ts...)
+			b.ReportMetric(float64(median(ts).Microseconds())/1000, "median-ms")
 			b.ReportMetric(float64(calls), "api-calls/host")
 		})
 	}
-	for _, conc := range concurrencies[1:] {
-		if medians[conc] > 0 {
-			b.Logf("inspect concurrency 1 vs %d: median %v vs %v, %.2fx faster", conc,
-				medians[1].Round(time.Millisecond), medians[conc].Round(time.Millisecond),
-				float64(medians[1])/float64(medians[conc]))
+	oneHost := loadConfig(b, b.TempDir(), fmt.Sprintf("project = %q\n%s\ncontainer \"web\" {\n  image = %q\n}\n",
+		project, blocks[0], labenv.TestImage))
+	for _, conc := range []int{1, probe.DefaultInspectConcurrency, 12} {
+		measure(fmt.Sprintf("3-hosts/inspect-concurrency=%d", conc), func(b *testing.B) *probe.Snapshot {
+			return probe.Probe(b.Context(), cfg, probe.Options{InspectConcurrency: conc})
+		})
+	}
+	for _, conc := range []int{1, probe.DefaultInspectConcurrency} {
+		measure(fmt.Sprintf("1-host/inspect-concurrency=%d", conc), func(b *testing.B) *probe.Snapshot {
+			return probe.Probe(b.Context(), oneHost, probe.Options{InspectConcurrency: conc})
+		})
+	}
+	measure("3-hosts/dockplan-hosts-json", func(b *testing.B) *probe.Snapshot {
+		res := runDockplan(b, dir, nil, "hosts", "-json")
+		var snap probe.Snapshot
+		if err := json.Unmarshal([]byte(res.stdout), &snap); res.code != 0 || err != nil {
+			b.Fatalf("dockplan hosts -json: %v; %s", err, res)
 		}
+		return &snap
+	})
+	for _, name := range names {
+		group, _, _ := strings.Cut(name, "/")
+		base := median(times[group+"/inspect-concurrency=1"])
+		m := median(times[name])
+		b.Logf("%s: median %v of %d probes, %.2fx the speed of %s/inspect-concurrency=1", name, m.Round(100*time.Microsecond),
+			len(times[name]), float64(base)/float64(m), group)
 	}
 }
 

@@ -51,7 +51,7 @@ const runTimeout = 2 * time.Minute
 
 // runDockplan runs dockplan with args in dir. The child gets this process's
 // environment without DOCKER_HOST and DOCKER_CONTEXT, plus env.
-func runDockplan(t *testing.T, dir string, env []string, args ...string) cliResult {
+func runDockplan(t testing.TB, dir string, env []string, args ...string) cliResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()

@@ -275,6 +275,7 @@ container "web" {
 		}
 	}
 	f := snap.Host("stranger")
+	t.Logf("stranger: %s", f.Error)
 	if f.Reachable || !strings.Contains(f.Error, `host "stranger"`) || !strings.Contains(f.Error, "Permission denied") ||
 		strings.Contains(f.Error, "docker.example.com") {
 		t.Errorf("stranger: reachable %v, error %q; want refused, naming the host block and the ssh error", f.Reachable, f.Error)

@@ -107,13 +107,29 @@ const tlsLabel = "dockplan-probetest"
 // startTLSDaemon starts a second dockerd in h's network namespace,
 // listening only on h's address port 2376 with --tlsverify, and stops it
 // (by PID) and removes its folders when the test ends. It has its own data
-// and exec roots, pid file and empty config file; no bridge, no iptables
-// rules and the vfs driver, so it touches nothing the lab host's dockerd
-// owns. It waits until a client with client (a client certificate of the
+// and exec roots, pid file and empty config file, the vfs driver, no
+// iptables rules, and a bridge of its own made here: with --bridge=none
+// dockerd deletes any interface called docker0 in its namespace, which is
+// the lab host's bridge (seen with Docker 20.10; v28 does the same in
+// removeDefaultBridgeInterface). When the test ends it checks that the lab
+// host still has its docker0. It waits until a client with client (a client certificate of the
 // same CA) gets an answer, and returns the tcp:// address.
 func startTLSDaemon(t *testing.T, h labenv.Host, caFile string, server, client engine.TLSFiles) string {
 	t.Helper()
-	requireTools(t, "dockerd", "nsenter")
+	requireTools(t, "dockerd", "nsenter", "ip")
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "-n", h.Netns, "link", "show", "docker0").CombinedOutput(); err != nil {
+			t.Errorf("%s lost its docker0 bridge: %v: %s", h.Name, err, out)
+		}
+	})
+	bridge := uniqueName(t, "dptls") // 14 bytes: interface names take 15
+	ipNetns(t, h, "link", "add", bridge, "type", "bridge")
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "-n", h.Netns, "link", "del", bridge).CombinedOutput(); err != nil {
+			t.Errorf("remove bridge %s: %v: %s", bridge, err, out)
+		}
+	})
+	ipNetns(t, h, "addr", "add", tlsBridgeCIDR, "dev", bridge)
 	// Short paths: containerd's socket lives below the exec root, and unix
 	// socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "dptls")
@@ -138,7 +154,7 @@ func startTLSDaemon(t *testing.T, h labenv.Host, caFile string, server, client e
 		"--config-file", cfgFile,
 		"--host", "tcp://"+hostPort,
 		"--tlsverify", "--tlscacert", caFile, "--tlscert", server.CertFile, "--tlskey", server.KeyFile,
-		"--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
+		"--bridge", bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--storage-driver", "vfs",
 		"--label", tlsLabel+"=tls",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -172,6 +188,18 @@ func startTLSDaemon(t *testing.T, h labenv.Host, caFile string, server, client e
 		if time.Now().After(deadline) {
 			t.Fatalf("the TLS dockerd does not answer after 60s: %v\n%s", err, readTail(filepath.Join(dir, "dockerd.log")))
 		}
+	}
+}
+
+// tlsBridgeCIDR is the address of the TLS dockerd's bridge: a subnet no lab
+// host uses (they have 172.30.N.1/24).
+const tlsBridgeCIDR = "172.31.213.1/24"
+
+// ipNetns runs `ip` in h's network namespace.
+func ipNetns(t *testing.T, h labenv.Host, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"-n", h.Netns}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s %s: %v: %s", h.Netns, strings.Join(args, " "), err, out)
 	}
 }
 
@@ -286,6 +314,7 @@ func TestHostsOverTLS(t *testing.T) {
 		{"tlsstranger", "the engine refused the client certificate"},
 	} {
 		f := snap.Host(tt.host)
+		t.Logf("%s: %s", tt.host, f.Error)
 		if f.Reachable || !strings.Contains(f.Error, `host "`+tt.host+`"`) || !strings.Contains(f.Error, tt.want) {
 			t.Errorf("%s: reachable %v, error %q; want refused, naming the host block, with %q", tt.host, f.Reachable, f.Error, tt.want)
 		}
