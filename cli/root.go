@@ -34,6 +34,10 @@ type globalOptions struct {
 // Main runs dockplan with the process's arguments and streams and returns
 // the exit code.
 func Main() int {
+	// A closed stdout (dockplan apply | head) must not kill an apply
+	// between creating a container and recording it: writes fail instead,
+	// and the apply goes on to save the state.
+	signal.Ignore(syscall.SIGPIPE)
 	return Run(os.Args[1:], Streams{
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		OutIsTerminal: isTerminal(os.Stdout), ErrIsTerminal: isTerminal(os.Stderr),

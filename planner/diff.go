@@ -158,7 +158,9 @@ func (p *planning) decideExisting(d *decision, r *Resolved) {
 	var changes []AttrChange
 	if old != nil {
 		changes = diffAttrs(old, r.Attrs, false)
-	} else if cpu, mem := c.found.Resources.MilliCPU, c.found.Resources.MemoryBytes; cpu != requestOf(d.inst).MilliCPU || mem != requestOf(d.inst).MemoryBytes {
+	} else if cpu, mem := c.found.Resources.MilliCPU, c.found.Resources.MemoryBytes; c.running() && (cpu != requestOf(d.inst).MilliCPU || mem != requestOf(d.inst).MemoryBytes) {
+		// Limits are known only for running containers (the probe inspects
+		// those); a stopped one the state does not know is started below.
 		changes = []AttrChange{{Path: "resources", Before: strp(fmt.Sprintf("cpu %s, memory %s", hclspec.FormatMilliCPU(cpu), hclspec.FormatBytes(mem))),
 			After: strp(fmt.Sprintf("cpu %s, memory %s", hclspec.FormatMilliCPU(d.inst.Resources.MilliCPU), hclspec.FormatBytes(d.inst.Resources.MemoryBytes)))}}
 	}

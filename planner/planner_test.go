@@ -181,6 +181,12 @@ func TestActions(t *testing.T) {
 		{name: "unknown container with our labels is adopted", change: func(s *sim) {
 			delete(s.st.Instances, "web[1]")
 		}, want: []string{"adopt web[1] @node1"}},
+		{name: "created-not-started container of a killed apply is started", change: func(s *sim) {
+			delete(s.st.Instances, "web[1]")
+			m := s.find("node1", "shop-web-1")
+			m.State, m.Resources.MilliCPU, m.Resources.MemoryBytes = "created", 0, 0
+			recount(s.snap)
+		}, want: []string{"start web[1] @node1"}},
 		{name: "label constraint moves instances", change: func(s *sim) {
 			s.cfg = load(s.t, strings.Replace(shop, `image = "shop/web:1"`, "image = \"shop/web:1\"\n  placement {\n    hosts = [\"node2\", \"node3\"]\n  }", 1))
 		}, want: []string{"move web[1] @node3"}},
