@@ -29,6 +29,10 @@ func load(t testing.TB, src string) *hclspec.Config {
 // images present, reach address 10.0.0.N.
 func snapshotOf(cfg *hclspec.Config) *probe.Snapshot {
 	snap := &probe.Snapshot{FormatVersion: probe.FormatVersion, Project: cfg.Project}
+	images := map[string]bool{}
+	for _, inst := range cfg.Instances() {
+		images[inst.Image] = true
+	}
 	for i, h := range cfg.Hosts {
 		hf := &probe.HostFacts{Name: h.Name, Address: h.Address, Reachable: true, ReachAddress: fmt.Sprintf("10.0.0.%d", i+1),
 			Labels: h.Labels, Total: probe.Resources{MilliCPU: 4000, MemoryBytes: 8 << 30},
@@ -37,8 +41,8 @@ func snapshotOf(cfg *hclspec.Config) *probe.Snapshot {
 			hf.Total = probe.Resources{MilliCPU: h.Capacity.MilliCPU, MemoryBytes: h.Capacity.MemoryBytes}
 		}
 		hf.Capacity = hf.Total.Sub(probe.Resources{MilliCPU: h.Reserve.MilliCPU, MemoryBytes: h.Reserve.MemoryBytes})
-		for _, inst := range cfg.Instances() {
-			hf.Images[inst.Image] = probe.ImageFacts{Present: true, ID: "sha256:" + inst.Image}
+		for img := range images {
+			hf.Images[img] = probe.ImageFacts{Present: true, ID: "sha256:" + img}
 		}
 		snap.Hosts = append(snap.Hosts, hf)
 	}

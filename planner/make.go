@@ -163,14 +163,10 @@ func (p *planning) placeAll() error {
 		return todo[i].inst.Address < todo[j].inst.Address
 	})
 	var failures []PlaceFailure
-	for _, d := range todo {
-		hs, note, rejected := choose(p.hostOrder, d.inst, d.ct)
-		if hs == nil {
-			failures = append(failures, PlaceFailure{Address: d.inst.Address, Rejected: rejected})
-			continue
-		}
-		d.host, d.note = hs.name, note
-		hs.take(d.inst, requestOf(d.inst))
+	for len(todo) > 0 {
+		n := batchLen(todo)
+		failures = append(failures, p.placeBatch(todo[:n])...)
+		todo = todo[n:]
 	}
 	if len(failures) > 0 {
 		sort.Slice(failures, func(i, j int) bool { return failures[i].Address < failures[j].Address })
