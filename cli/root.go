@@ -53,6 +53,10 @@ func Run(args []string, s Streams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)
+	var handled *exitError
+	if errors.As(err, &handled) && handled.code == ExitOK {
+		return ExitOK // a command that finished cleanly after a signal
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(s.Err, "Interrupted.")
 		return ExitInterrupted
@@ -106,6 +110,7 @@ places each container where resources are free, and keeps them running.`,
 		newShowCommand(g, s),
 		newApplyCommand(g, s),
 		newDestroyCommand(g, s),
+		newReconcileCommand(g, s),
 		newStateCommand(s),
 		newForceUnlockCommand(s),
 		newFmtCommand(s),
