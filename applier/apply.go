@@ -216,17 +216,20 @@ func (r *run) isStopping() bool {
 	return r.stopping
 }
 
+// acquire takes the step's host slot, then a global slot: a step waiting
+// for a busy host must not hold a global slot that a step on an idle host
+// could use.
 func (r *run) acquire(s *planner.Step) bool {
 	select {
-	case r.sem <- struct{}{}:
+	case r.hostSem[s.Host] <- struct{}{}:
 	case <-r.ctx.Done():
 		return false
 	}
 	select {
-	case r.hostSem[s.Host] <- struct{}{}:
+	case r.sem <- struct{}{}:
 		return true
 	case <-r.ctx.Done():
-		<-r.sem
+		<-r.hostSem[s.Host]
 		return false
 	}
 }

@@ -106,6 +106,9 @@ func (p *planning) deleteAfterDependents(s *Step, byContainer map[string][]*Step
 			}
 		}
 	}
+	if p.opts.Destroy {
+		return // everything goes: no index order, so hosts delete in parallel
+	}
 	for _, t := range byContainer[s.Container] {
 		if t.Action == Delete && t.Index > s.Index && t.ID != s.ID {
 			s.DependsOn = append(s.DependsOn, t.ID)

@@ -338,12 +338,12 @@ func TestDestroy(t *testing.T) {
 	if p.Summary.Delete != 6 || len(p.Steps) != 6 {
 		t.Fatalf("destroy plan: %v", actions(p))
 	}
-	// web goes before api, api before db, highest index first.
+	// web goes before api, api before db; indexes in any order.
 	pos := map[string]int{}
 	for i, st := range p.Steps {
 		pos[st.Address] = i
 	}
-	for _, pair := range [][2]string{{"web[0]", "api[0]"}, {"api[2]", "api[1]"}, {"api[0]", "db"}} {
+	for _, pair := range [][2]string{{"web[0]", "api[0]"}, {"web[1]", "api[2]"}, {"api[0]", "db"}} {
 		if pos[pair[0]] > pos[pair[1]] {
 			t.Errorf("%s is deleted after %s: %v", pair[0], pair[1], actions(p))
 		}
