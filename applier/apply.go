@@ -179,8 +179,9 @@ func (r *run) walk(s *planner.Step) {
 		r.skip(s, "the apply was stopped before this step started")
 		return
 	}
+	waitStart := time.Now()
 	if err := r.waitHealthy(s); err != nil {
-		r.fail(s, err, time.Now())
+		r.fail(s, err, waitStart)
 		return
 	}
 	if !r.acquire(s) {

@@ -351,6 +351,9 @@ func waitContainerHealthy(ctx context.Context, eng engine.Engine, id string, tim
 	var last engine.Container
 	for {
 		c, err := eng.InspectContainer(ctx, id)
+		if errors.Is(err, engine.ErrUnreachable) && ctx.Err() == nil {
+			return err // its host is gone: waiting longer cannot help
+		}
 		if err == nil {
 			last = c
 			switch {

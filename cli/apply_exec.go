@@ -70,6 +70,24 @@ func (a *applyRun) dialHosts(ctx context.Context) (map[string]engine.Engine, fun
 			need[s.FromHost] = true
 		}
 	}
+	// A step waits for its dependencies to be healthy on their hosts, which
+	// may have no step of their own.
+	placed := map[string]string{}
+	for addr, si := range a.st.Instances {
+		placed[addr] = si.Host
+	}
+	for _, s := range a.plan.Steps {
+		if s.Address != "" && s.Action != planner.Delete {
+			placed[s.Address] = s.Host
+		}
+	}
+	for _, s := range a.plan.Steps {
+		for _, addr := range s.WaitHealthy {
+			if h := placed[addr]; h != "" {
+				need[h] = true
+			}
+		}
+	}
 	engines := map[string]engine.Engine{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -91,6 +91,36 @@ var examples = []struct {
 		},
 	},
 	{
+		name: "pr-review",
+		dir:  "pr-review",
+		check: func(t *testing.T, cfg *hclspec.Config) {
+			if got := hostNames(cfg); !slices.Equal(got, []string{"node1", "node2", "node3"}) {
+				t.Errorf("hosts = %v, want node1, node2, node3", got)
+			}
+			// plan -refresh=false places only on hosts that declare capacity.
+			for _, h := range cfg.Hosts {
+				if h.Capacity == nil || h.Capacity.MilliCPU == 0 || h.Capacity.MemoryBytes == 0 {
+					t.Errorf("host %s declares no capacity: the pull-request plan could place nothing there", h.Name)
+				}
+			}
+			if c := cfg.Hosts[0].Capacity; c.MilliCPU != 2000 || c.MemoryBytes != 2<<30 {
+				t.Errorf("node1 capacity = %+v, want 2 CPUs and 2GiB", *c)
+			}
+			wantInstances(t, cfg, "db", 1)
+			api := wantInstances(t, cfg, "api", 3)
+			if v := cfg.Variable("api_image"); v == nil || v.Source != "default" || api.Instances[2].Image != "dockplan-testapp:dev" {
+				t.Errorf("api image = %q, want var.api_image's default dockplan-testapp:dev", api.Instances[2].Image)
+			}
+			if len(api.Links) != 1 || api.Links[0].Target != "db" || !api.Placement.DistinctHosts {
+				t.Errorf("api links = %+v distinct_hosts=%v, want a link to db and distinct hosts", api.Links, api.Placement.DistinctHosts)
+			}
+			web := wantInstances(t, cfg, "web", 2)
+			if p := web.Instances[1].Ports; len(p) != 1 || p[0].HostPort != 18081 {
+				t.Errorf("web ports = %+v, want 18081:8080", p)
+			}
+		},
+	},
+	{
 		name: "variables",
 		dir:  "variables",
 		check: func(t *testing.T, cfg *hclspec.Config) {

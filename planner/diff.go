@@ -286,6 +286,9 @@ func (p *planning) deleteLeftovers(left []leftover) {
 			s.Reason += fmt.Sprintf("; host %s is no longer in the configuration, so the container there is left alone and only forgotten", c.host)
 			s.OldContainerID = ""
 		}
+		if c.addr != "" && c.addr != addr {
+			p.dupDeletes[c.addr] = append(p.dupDeletes[c.addr], s.ID)
+		}
 		p.plan.Steps = append(p.plan.Steps, s)
 	}
 }

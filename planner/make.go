@@ -45,6 +45,9 @@ type planning struct {
 	decisions map[string]*decision
 	order     []*decision
 	plan      *Plan
+	// dupDeletes maps an instance address to the delete steps of duplicate
+	// containers claiming it.
+	dupDeletes map[string][]string
 }
 
 // Make computes the plan that takes the hosts from what snap and st say
@@ -55,7 +58,7 @@ func Make(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, opts Optio
 		st = state.New(cfg.Project, "")
 	}
 	p := &planning{cfg: cfg, snap: snap, st: st, opts: opts, hosts: map[string]*hostState{},
-		world: NewWorld(), decisions: map[string]*decision{}}
+		world: NewWorld(), decisions: map[string]*decision{}, dupDeletes: map[string][]string{}}
 	p.plan = &Plan{FormatVersion: PlanFormatVersion, Project: cfg.Project, Refreshed: opts.Refreshed,
 		StateLineage: st.Lineage, StateSerial: st.Serial, Steps: []*Step{}, Warnings: []string{}}
 	for _, h := range cfg.Hosts {

@@ -57,6 +57,12 @@ func (p *planning) orderSteps() error {
 		}
 	}
 	for _, s := range p.plan.Steps {
+		// A duplicate claiming the same instance (such as the temporary
+		// container of a replace a killed apply left) goes first, so its
+		// name is free again.
+		if s.Action != Delete {
+			s.DependsOn = append(s.DependsOn, p.dupDeletes[s.Address]...)
+		}
 		switch s.Action {
 		case Create, Replace, Move, Start, Update:
 			p.dependOnTargets(s, byContainer)
@@ -79,7 +85,7 @@ func (p *planning) dependOnTargets(s *Step, byContainer map[string][]*Step) {
 	for _, dep := range ct.Deps {
 		dc := p.cfg.Container(dep)
 		for _, t := range byContainer[dep] {
-			if t.Action != Delete && t.Action != Adopt {
+			if t.Action != Delete {
 				s.DependsOn = append(s.DependsOn, t.ID)
 			}
 		}
@@ -96,6 +102,9 @@ func (p *planning) dependOnTargets(s *Step, byContainer map[string][]*Step) {
 // that depend on the deleted one, and after deletes of higher indexes of
 // its own container.
 func (p *planning) deleteAfterDependents(s *Step, byContainer map[string][]*Step) {
+	if p.isDuplicateDelete(s.ID) {
+		return // a spare copy nothing uses; the instance itself stays
+	}
 	for _, ct := range p.cfg.Containers {
 		if !contains(ct.Deps, s.Container) {
 			continue
@@ -214,4 +223,13 @@ func uniqueSorted(in []string) []string {
 
 func sortChanges(ch []AttrChange) {
 	sort.SliceStable(ch, func(i, j int) bool { return ch[i].Path < ch[j].Path })
+}
+
+func (p *planning) isDuplicateDelete(id string) bool {
+	for _, ids := range p.dupDeletes {
+		if contains(ids, id) {
+			return true
+		}
+	}
+	return false
 }

@@ -353,3 +353,30 @@ func TestDestroy(t *testing.T) {
 		t.Fatalf("state not empty: %v", s.st.Addresses())
 	}
 }
+
+// A replace a killed apply left half done: the new container under its
+// temporary name runs next to the old one. The next plan deletes the spare
+// before it replaces again, and its dependents after, with no cycle.
+func TestLeftoverTemporaryContainer(t *testing.T) {
+	s := newSim(t, load(t, shop))
+	s.apply(s.plan())
+	hf := s.snap.Host(s.st.Instances["db"].Host)
+	spare := *s.find(hf.Name, "shop-db-0")
+	spare.ID, spare.Name = "spare", "shop-db-0-dockplan-next"
+	hf.Managed = append(hf.Managed, spare)
+	s.cfg = load(t, strings.Replace(shop, `image = "postgres:16"`, `image = "postgres:17"`, 1))
+	recount(s.snap)
+	p := s.plan()
+	pos := map[string]int{}
+	for i, st := range p.Steps {
+		pos[st.ID] = i
+	}
+	del := "delete shop-db-0-dockplan-next " + hf.Name
+	if _, ok := pos[del]; !ok || pos[del] > pos["replace db"] {
+		t.Fatalf("the spare is not deleted before the replace: %v", actions(p))
+	}
+	s.apply(p)
+	if p2 := s.plan(); p2.Changes() {
+		t.Fatalf("not converged: %v", actions(p2))
+	}
+}

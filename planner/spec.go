@@ -403,8 +403,12 @@ func formatMounts(mounts []engine.Mount) string {
 }
 
 func formatHealth(h *engine.Healthcheck) string {
-	return fmt.Sprintf("%s every %s, timeout %s, %d retries, start period %s",
-		quoteList(h.Test), durOrDefault(h.Interval), durOrDefault(h.Timeout), h.Retries, durOrDefault(h.StartPeriod))
+	retries := "default"
+	if h.Retries > 0 {
+		retries = fmt.Sprint(h.Retries)
+	}
+	return fmt.Sprintf("%s every %s, timeout %s, %s retries, start period %s",
+		quoteList(h.Test), durOrDefault(h.Interval), durOrDefault(h.Timeout), retries, durOrDefault(h.StartPeriod))
 }
 
 func durOrDefault(d time.Duration) string {
