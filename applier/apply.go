@@ -151,7 +151,7 @@ func worldFrom(st *state.State, plan *planner.Plan, hostAddr map[string]string) 
 	for _, addr := range st.Addresses() {
 		si := st.Instances[addr]
 		w.Placed[addr] = si.Host
-		w.Ports[addr] = portMap(si.Ports)
+		w.Ports[addr] = planner.PortsOf(si.Ports)
 		if w.HostAddress[si.Host] == "" {
 			w.HostAddress[si.Host] = si.HostAddress
 		}
@@ -280,7 +280,7 @@ func (r *run) succeed(s *planner.Step, start time.Time) {
 	r.mu.Lock()
 	r.status[s.ID] = succeeded
 	r.res.Done = append(r.res.Done, s.ID)
-	count(&r.res.Counts, s.Action)
+	r.res.Counts.Add(s.Action)
 	r.mu.Unlock()
 	r.event(s, Done, start, "")
 }
@@ -329,27 +329,6 @@ func listErrors(errs []error) string {
 		s += "\n  * " + e.Error()
 	}
 	return s
-}
-
-func count(sum *planner.Summary, a planner.Action) {
-	switch a {
-	case planner.Create:
-		sum.Create++
-	case planner.Start:
-		sum.Start++
-	case planner.Update:
-		sum.Update++
-	case planner.Replace:
-		sum.Replace++
-	case planner.Move:
-		sum.Move++
-	case planner.Delete:
-		sum.Delete++
-	case planner.Pull:
-		sum.Pull++
-	case planner.Adopt:
-		sum.Adopt++
-	}
 }
 
 // errNoEngine is returned for a step on a host that is not connected.

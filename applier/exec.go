@@ -318,7 +318,7 @@ func (r *run) record(s *planner.Step, inst *hclspec.Instance, res *planner.Resol
 		ConfigHash: res.Hash, Spec: res.Spec, Ports: c.Ports, Sensitive: res.SensitivePaths(),
 	}
 	r.world.Placed[s.Address] = s.Host
-	r.world.Ports[s.Address] = portMap(c.Ports)
+	r.world.Ports[s.Address] = planner.PortsOf(c.Ports)
 	return r.saveState()
 }
 
@@ -378,19 +378,4 @@ func healthLog(c engine.Container) string {
 		return ""
 	}
 	return "; last health check: " + c.HealthLog[len(c.HealthLog)-1]
-}
-
-func portMap(ports []engine.PortBinding) map[string]int {
-	out := map[string]int{}
-	for _, p := range ports {
-		if p.HostPort == 0 {
-			continue
-		}
-		key := fmt.Sprint(p.ContainerPort)
-		if p.Protocol == "udp" {
-			key += "/udp"
-		}
-		out[key] = p.HostPort
-	}
-	return out
 }

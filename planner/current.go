@@ -177,8 +177,9 @@ func managedAddress(cfg *hclspec.Config, m *probe.ManagedContainer) string {
 	return fmt.Sprintf("%s[%d]", ct.Name, m.Index)
 }
 
-// portsOf returns the host ports a container publishes, by key.
-func portsOf(bindings []engine.PortBinding) map[string]int {
+// PortsOf returns the host ports a container publishes, by port key
+// ("8080", "53/udp"), as World.Ports holds them.
+func PortsOf(bindings []engine.PortBinding) map[string]int {
 	out := map[string]int{}
 	for _, p := range bindings {
 		if p.HostPort == 0 {

@@ -48,7 +48,7 @@ func (p *planning) decideActions() error {
 	for _, d := range p.order {
 		p.world.Placed[d.inst.Address] = d.host
 		if d.cur != nil && d.cur.exists() && !d.place {
-			p.world.Ports[d.inst.Address] = portsOf(d.cur.found.Ports)
+			p.world.Ports[d.inst.Address] = PortsOf(d.cur.found.Ports)
 		}
 	}
 	if p.opts.Destroy {

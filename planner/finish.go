@@ -11,25 +11,7 @@ import (
 // after, and its fingerprint.
 func (p *planning) finish() {
 	for _, s := range p.plan.Steps {
-		sum := &p.plan.Summary
-		switch s.Action {
-		case Create:
-			sum.Create++
-		case Start:
-			sum.Start++
-		case Update:
-			sum.Update++
-		case Replace:
-			sum.Replace++
-		case Move:
-			sum.Move++
-		case Delete:
-			sum.Delete++
-		case Pull:
-			sum.Pull++
-		case Adopt:
-			sum.Adopt++
-		}
+		p.plan.Summary.Add(s.Action)
 	}
 	p.plan.Hosts = []*HostPlan{}
 	for _, hs := range p.hostOrder {

@@ -108,6 +108,28 @@ type Summary struct {
 	Adopt   int `json:"adopt"`
 }
 
+// Add counts one step of action a.
+func (s *Summary) Add(a Action) {
+	switch a {
+	case Create:
+		s.Create++
+	case Start:
+		s.Start++
+	case Update:
+		s.Update++
+	case Replace:
+		s.Replace++
+	case Move:
+		s.Move++
+	case Delete:
+		s.Delete++
+	case Pull:
+		s.Pull++
+	case Adopt:
+		s.Adopt++
+	}
+}
+
 // Changes reports whether the plan changes anything (hosts or state).
 func (p *Plan) Changes() bool { return len(p.Steps) > 0 }
 

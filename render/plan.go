@@ -307,24 +307,7 @@ func capacityCells(h *planner.HostPlan) (cpu, mem [2]string) {
 func countSteps(steps []*planner.Step) planner.Summary {
 	var sum planner.Summary
 	for _, s := range steps {
-		switch s.Action {
-		case planner.Create:
-			sum.Create++
-		case planner.Start:
-			sum.Start++
-		case planner.Update:
-			sum.Update++
-		case planner.Replace:
-			sum.Replace++
-		case planner.Move:
-			sum.Move++
-		case planner.Delete:
-			sum.Delete++
-		case planner.Pull:
-			sum.Pull++
-		case planner.Adopt:
-			sum.Adopt++
-		}
+		sum.Add(s.Action)
 	}
 	return sum
 }
