@@ -40,6 +40,13 @@ func (a *applyRun) apply(ctx context.Context) error {
 		RegistryAuth: applier.DockerConfigAuth(a.s.Environ),
 	})
 	a.out.summary(res, time.Since(start), a.opts.destroy)
+	if !a.opts.json {
+		// Repeated after the summary, so "Apply complete!" never hides what
+		// this apply could not check (an unreachable host, say).
+		for _, w := range a.plan.Warnings {
+			fmt.Fprintf(a.s.Err, "Warning: %s\n", w)
+		}
+	}
 	switch {
 	case res.SaveErr != nil:
 		return &exitError{code: ExitError, msg: fmt.Sprintf("saving the state failed, so no further step was started: %v\nThe last good state is %s (and %s.backup); containers created after it carry dockplan's labels and the next plan adopts them.",
