@@ -14,7 +14,7 @@ test:
 	bash lab/install-deps.sh
 	$(GO) vet ./...
 	$(GO) run ./lab up $(LAB_HOSTS)
-	$(GO) test -race -timeout 40m ./... ; rc=$$?; $(GO) run ./lab down; exit $$rc
+	$(GO) test -race -count=1 -timeout 40m ./... ; rc=$$?; $(GO) run ./lab down; exit $$rc
 
 # Unit tests only: no lab needed (integration tests skip, or fail under CI=true).
 unit:
