@@ -80,20 +80,22 @@ const (
 
 // run is one Apply call's shared state.
 type run struct {
-	ctx      context.Context
-	cfg      *hclspec.Config
-	plan     *planner.Plan
-	st       *state.State
-	opts     Options
-	mu       sync.Mutex
-	world    *planner.World
-	status   map[string]stepStatus
-	done     map[string]chan struct{}
-	sem      chan struct{}
-	hostSem  map[string]chan struct{}
-	res      *Result
-	errs     *multierror.Error
-	stopping bool
+	ctx   context.Context
+	cfg   *hclspec.Config
+	plan  *planner.Plan
+	st    *state.State
+	opts  Options
+	mu    sync.Mutex
+	world *planner.World
+	// instances are the configuration's instances by address (read-only).
+	instances map[string]*hclspec.Instance
+	status    map[string]stepStatus
+	done      map[string]chan struct{}
+	sem       chan struct{}
+	hostSem   map[string]chan struct{}
+	res       *Result
+	errs      *multierror.Error
+	stopping  bool
 }
 
 // Apply carries out plan on the engines, recording every completed step in
@@ -104,6 +106,10 @@ func Apply(ctx context.Context, cfg *hclspec.Config, plan *planner.Plan, st *sta
 	r := &run{ctx: ctx, cfg: cfg, plan: plan, st: st, opts: opts, world: worldFrom(st, plan, opts.HostAddress),
 		status: map[string]stepStatus{}, done: map[string]chan struct{}{}, sem: make(chan struct{}, opts.Parallelism),
 		hostSem: map[string]chan struct{}{}, res: &Result{}}
+	r.instances = map[string]*hclspec.Instance{}
+	for _, inst := range cfg.Instances() {
+		r.instances[inst.Address] = inst
+	}
 	for _, s := range plan.Steps {
 		r.done[s.ID] = make(chan struct{})
 		if r.hostSem[s.Host] == nil {

@@ -84,10 +84,8 @@ func gerund(a planner.Action) string {
 }
 
 func (r *run) instance(addr string) (*hclspec.Instance, error) {
-	for _, inst := range r.cfg.Instances() {
-		if inst.Address == addr {
-			return inst, nil
-		}
+	if inst := r.instances[addr]; inst != nil {
+		return inst, nil
 	}
 	return nil, fmt.Errorf("the configuration has no instance %s; was the plan made from another configuration?", addr)
 }
@@ -236,7 +234,7 @@ func (r *run) update(ctx context.Context, s *planner.Step) error {
 	if err != nil {
 		return err
 	}
-	_, res, err := r.resolve(s.Address)
+	inst, res, err := r.resolve(s.Address)
 	if err != nil {
 		return err
 	}
@@ -254,8 +252,11 @@ func (r *run) update(ctx context.Context, s *planner.Step) error {
 		if err := eng.StartContainer(ctx, s.OldContainerID); err != nil {
 			return err
 		}
+		if c, err = eng.InspectContainer(ctx, s.OldContainerID); err != nil {
+			return err
+		}
 	}
-	return r.readBack(ctx, s, eng)
+	return r.record(s, inst, res, c)
 }
 
 // adopt and readBack record an existing container as it is now.

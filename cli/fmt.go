@@ -142,7 +142,11 @@ func fmtFile(opts *fmtOptions, name string, s Streams) (bool, error) {
 		writeDiff(s.Out, name, src, out)
 	}
 	if opts.write && !opts.check {
-		if err := writeFileAtomic(name, out); err != nil {
+		st, err := os.Stat(name)
+		if err == nil {
+			err = writeFileAtomic(name, out, st.Mode().Perm()) // keep the file's mode
+		}
+		if err != nil {
 			fmt.Fprintf(s.Err, "Error: cannot write %s: %v\n", name, err)
 			return true, err
 		}
@@ -193,29 +197,24 @@ func writeDiff(w io.Writer, name string, a, b []byte) {
 }
 
 // writeFileAtomic replaces name with data through a temporary file in the
-// same directory, keeping the file's mode, so a crash never leaves half a
-// configuration file.
-func writeFileAtomic(name string, data []byte) error {
-	st, err := os.Stat(name)
-	if err != nil {
-		return err
-	}
+// same directory (mode perm, set before any byte is written; fsync;
+// rename), so a crash leaves the old file or the new one, never half of
+// one.
+func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	for _, step := range []func() error{
+		func() error { return tmp.Chmod(perm) },
+		func() error { _, err := tmp.Write(data); return err },
+		tmp.Sync,
+	} {
+		if err := step(); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err

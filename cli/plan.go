@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/dockplan/dockplan/engine"
@@ -164,37 +161,10 @@ func writeSavedPlan(path string, plan *planner.Plan, cfg *hclspec.Config, enviro
 	}
 	data, err := sp.Encode()
 	if err == nil {
-		err = writeSecretFile(path, data)
+		err = writeFileAtomic(path, data, 0o600) // it holds secrets
 	}
 	if err != nil {
 		return &exitError{code: ExitError, msg: fmt.Sprintf("cannot write the plan to %s: %v", path, unwrapPathError(err))}
 	}
 	return nil
-}
-
-// writeSecretFile writes data to path through a temporary file in the same
-// directory (mode 0600, fsync, rename), so a crash leaves the old file or
-// the new one, never half of one.
-func writeSecretFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := io.Copy(tmp, bytesReader(data)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 
 	"github.com/dockplan/dockplan/planner"
 	"github.com/spf13/cobra"
 )
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // showOptions are the options of `dockplan show`.
 type showOptions struct {
