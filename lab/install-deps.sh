@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the dockplan lab needs (lab/, docs/lab.md), only what is
+# Installs what the dockplan lab needs (lab/, docs/lab.md) and what the etcd
+# state backend's tests need (etcd-server: state/etcdstate), only what is
 # missing, and starts the machine's default Docker engine if it is not
 # running. Idempotent; needs root. Usage: bash lab/install-deps.sh
 set -euo pipefail
@@ -22,12 +23,17 @@ want iptables iptables
 want nsenter util-linux
 want unshare util-linux
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# The etcd state backend's tests start their own 3-member cluster from
+# Debian's etcd binary (state/etcdstate/etcdtest); the package's service is
+# kept from starting by policy-rc.d below.
+want etcd etcd-server
 
 if [ "${#need[@]}" -gt 0 ]; then
   mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
   log "installing ${pkgs[*]}"
   # Keep package scripts from starting services (docker-registry would take
-  # port 5000 on every address): policy-rc.d exit 101 denies them.
+  # port 5000 on every address, etcd 2379 and 2380): policy-rc.d exit 101
+  # denies them.
   policy=/usr/sbin/policy-rc.d
   made_policy=0
   if [ ! -e "$policy" ]; then
