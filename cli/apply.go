@@ -225,7 +225,7 @@ func (a *applyRun) makePlan(ctx context.Context) error {
 	a.snap = probe.Probe(ctx, a.cfg, probe.Options{Timeout: a.opts.probeTimeout})
 	plan, err := planner.Make(a.cfg, a.snap, a.st, planner.Options{Refreshed: true, Destroy: a.opts.destroy})
 	if err != nil {
-		_, err = makePlanError(err)
+		_, err = makePlanError(err, a.snap)
 		return err
 	}
 	a.plan = plan
@@ -265,11 +265,22 @@ func (a *applyRun) confirm() error {
 	return nil
 }
 
-func makePlanError(err error) (*planner.Plan, error) {
+// makePlanError explains a planner failure. When hosts did not answer, it
+// says why each did: "node1 unreachable" alone hides a refused port, a
+// timeout or a missing TLS file, and the plan's own warnings are never
+// printed when there is no plan.
+func makePlanError(err error, snap *probe.Snapshot) (*planner.Plan, error) {
+	var why strings.Builder
+	for _, hf := range snap.Unreachable() {
+		fmt.Fprintf(&why, "\nHost %s did not answer: %s", hf.Name, hf.Error)
+	}
+	advice := "\nFree capacity (dockplan hosts shows it), relax the placement rules, or lower the requests."
+	if why.Len() > 0 {
+		advice = "\nMake the hosts answer, free capacity (dockplan hosts shows both), relax the placement rules, or lower the requests."
+	}
 	var pe *planner.PlaceError
 	if ok := asPlaceError(err, &pe); ok {
-		return nil, &exitError{code: ExitError, msg: "cannot place every container:\n" + pe.Error() +
-			"\nFree capacity (dockplan hosts shows it), relax the placement rules, or lower the requests."}
+		return nil, &exitError{code: ExitError, msg: "cannot place every container:\n" + pe.Error() + why.String() + advice}
 	}
-	return nil, &exitError{code: ExitError, msg: err.Error()}
+	return nil, &exitError{code: ExitError, msg: err.Error() + why.String()}
 }

@@ -138,7 +138,7 @@ func makePlan(ctx context.Context, cfg *hclspec.Config, st *state.State, refresh
 	}
 	plan, err := planner.Make(cfg, snap, st, planner.Options{Refreshed: refresh})
 	if err != nil {
-		return makePlanError(err)
+		return makePlanError(err, snap)
 	}
 	return plan, nil
 }

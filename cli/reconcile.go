@@ -250,7 +250,7 @@ func pastTense(k reconcile.ActionKind) string {
 // runReconcileDaemon serves -listen and runs the daemon until ctx ends.
 func runReconcileDaemon(ctx context.Context, opts *reconcileOptions, r *reconcile.Reconciler, logger *slog.Logger) error {
 	if opts.listen != "" {
-		ln, err := net.Listen("tcp", opts.listen)
+		ln, err := net.Listen("tcp", metricsListenAddress(opts.listen))
 		if err != nil {
 			return &exitError{code: ExitError, msg: fmt.Sprintf("-listen=%s: %v", opts.listen, err)}
 		}

@@ -164,8 +164,11 @@ func tlsHint(err error) error {
 		return fmt.Errorf("%w (the engine's certificate is not signed by the CA in the tls block)", err)
 	case strings.Contains(msg, "remote error: tls:"):
 		return fmt.Errorf("%w (the engine refused the client certificate; check the tls block's cert and key)", err)
-	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "doesn't contain any IP SANs"):
+	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "doesn't contain any IP SANs"),
+		strings.Contains(msg, "certificate is not valid for any names"):
 		return fmt.Errorf("%w (the engine's certificate does not name the address used)", err)
+	case strings.Contains(msg, "certificate has expired or is not yet valid"):
+		return fmt.Errorf("%w (check the engine certificate's dates, and this machine's clock)", err)
 	}
 	return err
 }

@@ -50,13 +50,19 @@ func newTestCA(t *testing.T) *testCA {
 // dir/name-key.pem, and returns both paths.
 func (ca *testCA) issue(t *testing.T, dir, name string, server bool) (certFile, keyFile string) {
 	t.Helper()
+	return ca.issueFor(t, dir, name, server, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// issueFor is issue with the certificate valid from notBefore to notAfter.
+func (ca *testCA) issueFor(t *testing.T, dir, name string, server bool, notBefore, notAfter time.Time) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	if server {

@@ -23,6 +23,8 @@ import (
 type sshServer struct {
 	port     string
 	identity string
+	// hostKey is the server's public host key ("ssh-ed25519 AAAA…").
+	hostKey string
 }
 
 // startSSHServer starts sshd, or skips the test when sshd, ssh-keygen, the
@@ -82,7 +84,11 @@ func startSSHServer(t *testing.T) sshServer {
 		}
 		return err == nil, fmt.Errorf("%v; sshd said: %s", err, cmd.Stderr)
 	})
-	return sshServer{port: port, identity: filepath.Join(dir, "client_key")}
+	hostKey, err := os.ReadFile(filepath.Join(dir, "host_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshServer{port: port, identity: filepath.Join(dir, "client_key"), hostKey: strings.TrimSpace(string(hostKey))}
 }
 
 // stopSSHServer ends the session processes our sshd forked (stopping sshd
@@ -217,5 +223,60 @@ func concurrentCalls(t *testing.T, eng engine.Engine, n int) {
 		if err != nil {
 			t.Errorf("concurrent call over ssh: %v", err)
 		}
+	}
+}
+
+// TestSSHHonoursKnownHosts: ssh:// checks the engine machine's host key
+// against known_hosts and never prompts. A key it does not know, or one
+// that changed since it was recorded, is refused before any Docker call,
+// whatever StrictHostKeyChecking allows for new hosts. The control case,
+// the right key, gets past the host key check (what follows, the remote
+// docker CLI reaching an engine, is TestSSHEndpoint's business).
+func TestSSHHonoursKnownHosts(t *testing.T) {
+	srv := startSSHServer(t)
+	dir := t.TempDir()
+	otherKey := filepath.Join(dir, "other_host_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", otherKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	other, err := os.ReadFile(otherKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPattern := "[127.0.0.1]:" + srv.port
+	tests := []struct {
+		name       string
+		knownHosts string
+		strict     string // StrictHostKeyChecking; "" leaves ssh's default
+		refused    bool
+	}{
+		{name: "unknown host", knownHosts: "", refused: true},
+		{name: "changed host key", knownHosts: hostPattern + " " + strings.TrimSpace(string(other)), refused: true},
+		{name: "changed host key with accept-new", knownHosts: hostPattern + " " + strings.TrimSpace(string(other)), strict: "accept-new", refused: true},
+		{name: "known host key", knownHosts: hostPattern + " " + srv.hostKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(knownHosts, []byte(tt.knownHosts+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			eng, err := engine.Dial(t.Context(), engine.Endpoint{
+				HostName: "viassh", Address: "ssh://root@127.0.0.1:" + srv.port, Timeout: 15 * time.Second,
+				SSH: engine.SSHOptions{IdentityFile: srv.identity, KnownHostsFile: knownHosts, StrictHostKeyChecking: tt.strict,
+					Options: []string{"GlobalKnownHostsFile=/dev/null"}},
+			})
+			if err == nil {
+				eng.Close()
+			}
+			t.Logf("Dial: %v", err)
+			refused := err != nil && strings.Contains(err.Error(), "Host key verification failed")
+			if refused != tt.refused {
+				t.Errorf("refused = %v, want %v; err = %v", refused, tt.refused, err)
+			}
+			if tt.refused && !strings.Contains(err.Error(), `host "viassh"`) {
+				t.Errorf("the error does not name the host: %v", err)
+			}
+		})
 	}
 }

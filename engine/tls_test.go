@@ -19,6 +19,12 @@ import (
 func tlsStub(t *testing.T, ca *testCA) string {
 	t.Helper()
 	certFile, keyFile := ca.issue(t, t.TempDir(), "server", true)
+	return tlsStubWith(t, ca, certFile, keyFile)
+}
+
+// tlsStubWith is tlsStub serving the given server certificate.
+func tlsStubWith(t *testing.T, ca *testCA, certFile, keyFile string) string {
+	t.Helper()
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +72,52 @@ func TestTLSVerification(t *testing.T) {
 				return
 			}
 			wantErrText(t, err, `host "secure"`, tt.wantErr)
+			if !errors.Is(err, ErrUnreachable) {
+				t.Errorf("errors.Is(err, ErrUnreachable) = false for %v", err)
+			}
+		})
+	}
+}
+
+// TestTLSRefusesBadServerCertificates: verification stays on for tcp://
+// with a tls block. An engine whose certificate has expired, is not valid
+// yet, or does not name the address dialled is refused, even when the CA
+// in the tls block signed it.
+func TestTLSRefusesBadServerCertificates(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	writePEM(t, caFile, "CERTIFICATE", ca.der)
+	cert, key := ca.issue(t, dir, "client", false)
+	files := TLSFiles{CAFile: caFile, CertFile: cert, KeyFile: key}
+	now := time.Now()
+	tests := []struct {
+		name     string
+		serve    func() (certFile, keyFile string)
+		dialHost string // "" dials 127.0.0.1
+		wantErr  string
+		hint     string
+	}{
+		{name: "expired", wantErr: "certificate has expired or is not yet valid", hint: "check the engine certificate's dates",
+			serve: func() (string, string) {
+				return ca.issueFor(t, t.TempDir(), "server", true, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+			}},
+		{name: "not valid yet", wantErr: "certificate has expired or is not yet valid",
+			serve: func() (string, string) {
+				return ca.issueFor(t, t.TempDir(), "server", true, now.Add(24*time.Hour), now.Add(48*time.Hour))
+			}},
+		{name: "names another address", dialHost: "localhost", wantErr: "not valid for any names", hint: "the engine's certificate does not name the address used",
+			serve: func() (string, string) { return ca.issue(t, t.TempDir(), "server", true) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			certFile, keyFile := tt.serve()
+			addr := tlsStubWith(t, ca, certFile, keyFile)
+			if tt.dialHost != "" {
+				addr = strings.Replace(addr, "127.0.0.1", tt.dialHost, 1)
+			}
+			_, err := Dial(t.Context(), Endpoint{HostName: "secure", Address: addr, TLS: &files, Timeout: 5 * time.Second})
+			wantErrText(t, err, `host "secure"`, tt.wantErr, tt.hint)
 			if !errors.Is(err, ErrUnreachable) {
 				t.Errorf("errors.Is(err, ErrUnreachable) = false for %v", err)
 			}

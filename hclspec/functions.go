@@ -2,10 +2,13 @@ package hclspec
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
@@ -38,7 +41,7 @@ func FunctionNames() []string {
 // sensitive()/nonsensitive(), and try()/can(). Clock and random functions
 // are left out on purpose: the same configuration must give the same plan.
 func functions(dir string) funcTable {
-	return funcTable{
+	table := funcTable{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
 		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc,
 		"parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc, "signum": stdlib.SignumFunc,
@@ -69,6 +72,125 @@ func functions(dir string) funcTable {
 		"try":   tryfunc.TryFunc, "can": tryfunc.CanFunc,
 		"file": makeFileFunc(dir), "sensitive": sensitiveFunc, "nonsensitive": nonsensitiveFunc,
 	}
+	for name, f := range table {
+		switch name {
+		case "try", "can", "sensitive", "nonsensitive":
+			// try and can take expressions, not values (HCL looks at
+			// their parameter types); sensitive and nonsensitive never
+			// fail.
+		default:
+			table[name] = hideSensitiveErrors(f)
+		}
+	}
+	return table
+}
+
+// hideSensitiveErrors wraps f so that its errors never quote a sensitive
+// argument. go-cty's functions put the offending value in their messages
+// (tonumber: `cannot convert "s3cr3t" to number`, file: `cannot read
+// s3cr3t`), and those messages become diagnostics that validate and plan
+// print. The parameters keep their names and types (HCL converts arguments
+// to them and names them in messages), but take every value as it is
+// (marked, unknown, null) and leave the checks to f, so results, marks and
+// refinements are f's own.
+func hideSensitiveErrors(f function.Function) function.Function {
+	pass := func(p function.Parameter) function.Parameter {
+		return function.Parameter{Name: p.Name, Description: p.Description, Type: p.Type,
+			AllowNull: true, AllowUnknown: true, AllowDynamicType: true, AllowMarked: true}
+	}
+	var params []function.Parameter
+	for _, p := range f.Params() {
+		params = append(params, pass(p))
+	}
+	var varParam *function.Parameter
+	if vp := f.VarParam(); vp != nil {
+		p := pass(*vp)
+		varParam = &p
+	}
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      params,
+		VarParam:    varParam,
+		Type: func(args []cty.Value) (cty.Type, error) {
+			ty, err := f.ReturnTypeForValues(args)
+			return ty, redactError(err, args)
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			v, err := f.Call(args)
+			return v, redactError(err, args)
+		},
+	})
+}
+
+// redactError replaces every sensitive argument's text in err's message
+// with (sensitive value); when a sensitive value is too short to replace
+// safely, or still shows after replacing, the message is replaced as a
+// whole. An argument error keeps its index, so HCL still names the
+// parameter.
+func redactError(err error, args []cty.Value) error {
+	if err == nil {
+		return nil
+	}
+	var secrets []string
+	for _, a := range args {
+		secrets = sensitiveTexts(a, false, secrets)
+	}
+	if len(secrets) == 0 {
+		return err
+	}
+	msg := err.Error()
+	hidden := false
+	for _, s := range secrets {
+		if len(s) < 4 {
+			hidden = true
+			break
+		}
+		msg = strings.ReplaceAll(msg, strconv.Quote(s), "(sensitive value)")
+		msg = strings.ReplaceAll(msg, s, "(sensitive value)")
+	}
+	for _, s := range secrets {
+		hidden = hidden || strings.Contains(msg, s) || strings.Contains(msg, strings.Trim(strconv.Quote(s), `"`))
+	}
+	if hidden {
+		msg = "the call failed on a sensitive value, so the reason is not shown; check the value given for it"
+	}
+	var argErr function.ArgError
+	if errors.As(err, &argErr) {
+		return function.NewArgError(argErr.Index, errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+// sensitiveTexts appends the text of every known primitive inside v that
+// carries the Sensitive mark (or sits inside a value that does), map keys
+// included. Sensitive bools are left out: "true" and "false" are words
+// messages use, and no function quotes a bool it refuses.
+func sensitiveTexts(v cty.Value, marked bool, out []string) []string {
+	marked = marked || v.HasMark(Sensitive)
+	v, _ = v.Unmark()
+	if !v.IsKnown() || v.IsNull() {
+		return out
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		if marked {
+			out = append(out, v.AsString())
+		}
+	case ty == cty.Number:
+		if marked {
+			out = append(out, v.AsBigFloat().Text('f', -1), v.AsBigFloat().Text('g', -1))
+		}
+	case ty.IsCollectionType() || ty.IsObjectType() || ty.IsTupleType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if marked && k.Type() == cty.String {
+				out = append(out, k.AsString())
+			}
+			out = sensitiveTexts(e, marked, out)
+		}
+	}
+	return out
 }
 
 // maxFileBytes bounds what file() reads: a configuration is no place for a
@@ -85,16 +207,9 @@ func makeFileFunc(dir string) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			st, err := os.Stat(p)
+			b, err := readRegular(p, maxFileBytes)
 			if err != nil {
-				return cty.UnknownVal(cty.String), fmt.Errorf("cannot read %s: %w", p, unwrapPathErr(err))
-			}
-			if st.Size() > maxFileBytes {
-				return cty.UnknownVal(cty.String), fmt.Errorf("%s is %d bytes; file() reads at most 4MiB", p, st.Size())
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return cty.UnknownVal(cty.String), fmt.Errorf("cannot read %s: %w", p, unwrapPathErr(err))
+				return cty.UnknownVal(cty.String), fmt.Errorf("cannot read %s: %w", p, err)
 			}
 			if !utf8.Valid(b) {
 				return cty.UnknownVal(cty.String), fmt.Errorf("%s is not valid UTF-8 text", p)

@@ -190,9 +190,12 @@ func (d *decoder) checkHostAddress(b *hcl.Block, h *Host, addrAttr, ctxAttr *hcl
 		if h.Context == "" {
 			d.errorf(ctxAttr.Expr.Range().Ptr(), "Empty context name", "Give the name of a docker context, as `docker context ls` lists them.")
 		}
-		if h.TLS != nil || h.Insecure {
+		// insecure stays allowed: it is how a host accepts a context whose
+		// endpoint is plain tcp:// off loopback or skips TLS verification
+		// (engine.Dial refuses those contexts without it).
+		if h.TLS != nil {
 			d.errorf(ctxAttr.NameRange.Ptr(), "Conflicting host settings",
-				"Host %q uses a docker context, which carries its own endpoint and TLS settings; remove the tls block and insecure.", h.Name)
+				"Host %q uses a docker context, which carries its own endpoint and TLS settings; remove the tls block.", h.Name)
 		}
 		return
 	}

@@ -264,6 +264,14 @@ func (ev *instanceEval) deferred(a *hcl.Attribute) {
 	if !ok {
 		return
 	}
+	if ty.IsMapType() && conv.HasMark(Sensitive) {
+		// A mark on the map as a whole means its keys may come from a
+		// secret ({ (var.token) = "x" }, jsondecode(var.secret)); plans,
+		// forced-by lists and the state name every key.
+		d.errorf(a.Expr.Range().Ptr(), "Sensitive value not allowed",
+			"The names in %s are derived from a sensitive value, and plans show names. Keep the names plain and mark only the values: %s = { NAME = var.secret }; for a sensitive map variable, { for k in nonsensitive(keys(var.m)) : k => var.m[k] }.", a.Name, a.Name)
+		return
+	}
 	def := Deferred{Value: conv, Expr: a.Expr, Refs: ev.decl.refs[a.Name]}
 	switch a.Name {
 	case "env":

@@ -1,7 +1,9 @@
 package hclspec
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,12 +66,12 @@ func Load(dir string, opts LoadOptions) (cfg *Config, files map[string]*hcl.File
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(name)
+		b, err := readRegular(name, maxSourceBytes)
 		if err != nil {
 			return nil, nil, hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "Cannot read a configuration file",
-				Detail:   err.Error(),
+				Detail:   fmt.Sprintf("%s: %s.", name, err),
 			}}
 		}
 		srcs[name] = b
@@ -83,6 +85,43 @@ func Load(dir string, opts LoadOptions) (cfg *Config, files map[string]*hcl.File
 		}}
 	}
 	return LoadSources(dir, srcs, opts)
+}
+
+// maxSourceBytes bounds a configuration file or -var-file: far beyond any
+// real configuration, far below what would exhaust memory.
+const maxSourceBytes = 16 << 20
+
+// readRegular reads a regular file of at most limit bytes; its errors say
+// why without the path, which callers add. Devices, FIFOs and the like are
+// refused before they are opened: reading /dev/zero would go on until
+// memory ran out, and opening a FIFO blocks until a writer comes, which
+// no signal interrupts. The read is bounded too, since files such as those
+// under /proc report a size of zero.
+func readRegular(path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, unwrapPathErr(err)
+	case st.IsDir():
+		return nil, errors.New("is a directory")
+	case !st.Mode().IsRegular():
+		return nil, errors.New("not a regular file (devices, FIFOs and sockets are not read)")
+	case st.Size() > limit:
+		return nil, fmt.Errorf("%d bytes, more than the %dMiB allowed", st.Size(), limit>>20)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("more than the %dMiB allowed", limit>>20)
+	}
+	return b, nil
 }
 
 func displayDir(dir string) string {

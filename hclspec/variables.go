@@ -2,7 +2,6 @@ package hclspec
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -255,9 +254,9 @@ func typeExample(ty cty.Type) string {
 
 // readVarFile reads a -var-file: HCL attributes whose values are literals.
 func (d *decoder) readVarFile(file string, declared map[string]*Variable) map[string]cty.Value {
-	src, err := os.ReadFile(file)
+	src, err := readRegular(file, maxSourceBytes)
 	if err != nil {
-		d.errorf(nil, "Cannot read a variables file", "-var-file %s: %s.", file, unwrapPathErr(err))
+		d.errorf(nil, "Cannot read a variables file", "-var-file %s: %s.", file, err)
 		return nil
 	}
 	f, diags := hclparse.NewParser().ParseHCL(src, file)

@@ -2,6 +2,7 @@ package planner_test
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"strings"
@@ -312,17 +313,32 @@ func TestSavedPlanRoundTrip(t *testing.T) {
 		name string
 		data []byte
 		want string
+		// notPlan: the file is no plan at all, so the message must not
+		// advise writing a plan over it.
+		notPlan bool
 	}{
-		{name: "truncated", data: data[:len(data)/2], want: "unexpected EOF"},
+		{name: "truncated", data: data[:len(data)/2], want: "truncated (unexpected EOF)"},
 		{name: "tampered", data: []byte(strings.Replace(string(data), `"create"`, `"delete"`, 1)), want: "checksum"},
-		{name: "empty", data: nil, want: "EOF"},
-		{name: "a state file", data: []byte(`{"format_version":1,"lineage":"x"}`), want: "unknown field"},
+		{name: "data appended", data: append(append([]byte{}, data...), "{}"...), want: "more after the plan"},
+		// Edited and sealed again with a matching checksum: the shape the
+		// applier relies on is checked too.
+		{name: "null step, sealed", data: seal([]byte(strings.Replace(string(data), `"steps": [`, `"steps": [null,`, 1))), want: "step 0 is null"},
+		{name: "repeated step, sealed", data: resealPlan(t, data, func(p *planner.Plan) { p.Steps = append(p.Steps, p.Steps[0]) }), want: "appears twice"},
+		{name: "dangling dependency, sealed", data: resealPlan(t, data, func(p *planner.Plan) { p.Steps[0].DependsOn = []string{"pull nowhere x"} }),
+			want: `depends on "pull nowhere x", which is not an earlier step`},
+		{name: "empty", data: nil, want: "the file is empty"},
+		{name: "a state file", data: []byte(`{"format_version":1,"lineage":"x"}`), want: `not a plan file (json: unknown field "lineage")`, notPlan: true},
+		{name: "a configuration", data: []byte(`project = "shop"`), want: "not a plan file (plan files are JSON objects)", notPlan: true},
+		{name: "another kind", data: []byte(`{"kind":"dockplan-state"}`), want: `not a plan file (kind "dockplan-state")`, notPlan: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := planner.ParseSavedPlan("x.plan", tt.data)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "plan -out x.plan") {
-				t.Errorf("err = %v, want %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, planner.ErrNotSavedPlan) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if advice := strings.Contains(err.Error(), "plan -out x.plan"); advice == tt.notPlan {
+				t.Errorf("err = %v: advice to write a new plan over the file = %v, want %v", err, advice, !tt.notPlan)
 			}
 		})
 	}
@@ -379,4 +395,20 @@ func TestLeftoverTemporaryContainer(t *testing.T) {
 	if p2 := s.plan(); p2.Changes() {
 		t.Fatalf("not converged: %v", actions(p2))
 	}
+}
+
+// resealPlan decodes a saved plan, edits its plan and seals it again with
+// a matching checksum, as a deliberate hand edit would.
+func resealPlan(t *testing.T, data []byte, edit func(*planner.Plan)) []byte {
+	t.Helper()
+	var sp planner.SavedPlan
+	if err := json.Unmarshal(data, &sp); err != nil {
+		t.Fatal(err)
+	}
+	edit(sp.Plan)
+	out, err := json.Marshal(&sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seal(out)
 }

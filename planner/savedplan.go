@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/dockplan/dockplan/hclspec"
@@ -106,20 +107,45 @@ func (sp *SavedPlan) Encode() ([]byte, error) {
 var ErrNotSavedPlan = errors.New("not a usable dockplan saved plan")
 
 // ParseSavedPlan decodes and checks a saved plan file; name is used in
-// errors.
+// errors. A file that is no plan at all (a configuration, a state) is
+// told apart from a plan that was truncated or edited: only the second
+// gets the advice to make the plan again under the same name, which would
+// overwrite the file.
 func ParseSavedPlan(name string, data []byte) (*SavedPlan, error) {
 	fail := func(why string, args ...any) (*SavedPlan, error) {
 		return nil, fmt.Errorf("%w: %s: %s; make a new one with dockplan plan -out %s", ErrNotSavedPlan, name, fmt.Sprintf(why, args...), name)
+	}
+	notPlan := func(why string, args ...any) (*SavedPlan, error) {
+		return nil, fmt.Errorf("%w: %s is not a plan file (%s); give the file that dockplan plan -out wrote", ErrNotSavedPlan, name, fmt.Sprintf(why, args...))
+	}
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+		return fail("the file is empty")
+	case trimmed[0] != '{':
+		return notPlan("plan files are JSON objects")
 	}
 	var sp SavedPlan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sp); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fail("the file ends early, so it was truncated (unexpected EOF)")
+		}
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if json.Unmarshal(data, &head) == nil && head.Kind != savedKind {
+			return notPlan("%v", err)
+		}
 		return fail("%v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail("there is more after the plan's JSON object: the file was edited")
 	}
 	switch {
 	case sp.Kind != savedKind:
-		return fail("it is not a plan file (kind %q)", sp.Kind)
+		return notPlan("kind %q", sp.Kind)
 	case sp.FormatVersion > SavedFormatVersion:
 		return fail("written by a newer dockplan (format %d; this one reads up to %d)", sp.FormatVersion, SavedFormatVersion)
 	case sp.FormatVersion < 1 || sp.Plan == nil || len(sp.Files) == 0:
@@ -129,7 +155,41 @@ func ParseSavedPlan(name string, data []byte) (*SavedPlan, error) {
 	if err != nil || sum != sp.Checksum {
 		return fail("its checksum does not match: the file was truncated or edited")
 	}
+	if err := sp.Plan.checkShape(); err != nil {
+		return fail("%v: the file was edited", err)
+	}
 	return &sp, nil
+}
+
+// checkShape verifies what show and apply take for granted in a plan read
+// from a file: the checksum catches accidents, not an edit that seals the
+// file again. The applier closes one channel per step ID and waits on
+// each dependency's channel, so a repeated ID would panic and a dependency
+// on a step that does not exist would wait forever.
+func (p *Plan) checkShape() error {
+	ids := make(map[string]bool, len(p.Steps))
+	for i, s := range p.Steps {
+		switch {
+		case s == nil:
+			return fmt.Errorf("step %d is null", i)
+		case s.ID == "":
+			return fmt.Errorf("step %d has no id", i)
+		case ids[s.ID]:
+			return fmt.Errorf("step %q appears twice", s.ID)
+		}
+		for _, dep := range s.DependsOn {
+			if !ids[dep] {
+				return fmt.Errorf("step %q depends on %q, which is not an earlier step", s.ID, dep)
+			}
+		}
+		ids[s.ID] = true
+	}
+	for i, h := range p.Hosts {
+		if h == nil {
+			return fmt.Errorf("host %d is null", i)
+		}
+	}
+	return nil
 }
 
 // Sources returns the configuration files for hclspec.LoadSources.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 
@@ -138,7 +139,38 @@ func jsonProblem(err error) string {
 	if errors.As(err, &se) {
 		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
 	}
+	// encoding/json names Go types ("cannot unmarshal array into Go value
+	// of type struct { FormatVersion *int ... }"); say it in the file's
+	// words instead.
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Type != nil {
+		where := "the top level"
+		if te.Field != "" {
+			where = fmt.Sprintf("%q", te.Field)
+		}
+		return fmt.Sprintf("%s holds a JSON %s where %s belongs (byte %d)", where, te.Value, jsonKind(te.Type.Kind()), te.Offset)
+	}
 	return err.Error()
+}
+
+// jsonKind names the JSON value a Go kind is decoded from.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number within range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another value"
 }
 
 // check verifies the invariants a decoded state must hold.

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -34,6 +35,17 @@ func TestRoundTrip(t *testing.T) {
 	if got.Serial != 7 || got.Instances["web[0]"].Spec.Restart.Name != engine.RestartUnlessStopped {
 		t.Errorf("round trip lost data: %+v", got.Instances["web[0]"])
 	}
+	rich, err := richSample().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := state.Parse("rich.json", rich)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := back.Encode(); !bytes.Equal(again, rich) {
+		t.Errorf("the rich sample does not round-trip:\n%s\n%s", rich, again)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -51,6 +63,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "negative serial", data: `{"format_version":1,"lineage":"` + lineage + `","serial":-1,"project":"p","instances":{}}`, want: "negative"},
 		{name: "address mismatch", data: `{"format_version":1,"lineage":"` + lineage + `","serial":1,"project":"p","instances":{"a":{"address":"b","host":"h","name":"n"}}}`, want: `records address "b"`},
 		{name: "unknown field", data: `{"format_version":1,"lineage":"` + lineage + `","bogus":1}`, want: "unknown field"},
+		{name: "array at the top", data: `[]`, want: "the top level holds a JSON array where an object belongs"},
+		{name: "serial of the wrong type", data: `{"format_version":1,"lineage":"` + lineage + `","serial":"7"}`, want: `"serial" holds a JSON string where a whole number within range belongs`},
+		{name: "fractional index", data: `{"format_version":1,"lineage":"` + lineage + `","instances":{"a":{"index":1.5}}}`, want: `"instances.index" holds a JSON number 1.5 where a whole number within range belongs`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,15 +96,40 @@ func TestReadMissing(t *testing.T) {
 }
 
 // FuzzParse: no input panics the state decoder; whatever it accepts
-// encodes and parses again to the same serial and instances.
+// encodes and parses again to the same bytes. The seeds are what a state
+// file really meets: valid states (a small one and one using every field),
+// truncations, hand edits that break an invariant, wrong JSON types, a
+// newer format and an empty file.
 func FuzzParse(f *testing.F) {
 	good, _ := sample().Encode()
-	f.Add(good)
-	f.Add([]byte(`{"format_version":1}`))
-	f.Add([]byte(`{"format_version":1,"lineage":"` + lineage + `","instances":{"a":null}}`))
+	rich, _ := richSample().Encode()
+	for _, seed := range [][]byte{good, rich, good[:len(good)/2], rich[:len(rich)-3], rich[:1]} {
+		f.Add(seed)
+	}
+	for _, seed := range []string{
+		"", "  \n", "null", "[]", `"state"`, `{}`,
+		`{"format_version":1}`,
+		`{"format_version":2,"lineage":"` + lineage + `"}`,
+		`{"format_version":0,"lineage":"` + lineage + `"}`,
+		`{"format_version":1,"lineage":"` + lineage + `","instances":{"a":null}}`,
+		`{"format_version":1,"lineage":"` + lineage + `","serial":-1,"project":"p","instances":{}}`,
+		`{"format_version":1,"lineage":"` + lineage + `","serial":"7"}`,
+		`{"format_version":1,"lineage":"not-a-uuid","serial":1}`,
+		`{"format_version":1,"lineage":"` + lineage + `","instances":{"a":{"address":"b","host":"h","name":"n"}}}`,
+		`{"format_version":1,"lineage":"` + lineage + `","instances":{"a":{"address":"a","host":"","name":"n"}}}`,
+		`{"format_version":1,"lineage":"` + lineage + `","instances":{"a":{"address":"a","host":"h","name":"n","spec":{"Restart":{"Name":"sometimes"}}}}}`,
+		`{"format_version":1,"lineage":"` + lineage + `","instances":{"a":{"address":"a","host":"h","name":"n","spec":{"StopTimeout":"30s"}}}}`,
+		`{"format_version":1,"lineage":"` + lineage + `","bogus":1}`,
+		`{"format_version":1,"format_version":2,"lineage":"` + lineage + `"}`,
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := state.Parse("fuzz.json", data)
 		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.json") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
 			return
 		}
 		again, err := s.Encode()
@@ -97,8 +137,39 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 		back, err := state.Parse("again.json", again)
-		if err != nil || back.Serial != s.Serial || len(back.Instances) != len(s.Instances) {
-			t.Fatalf("re-parse: %v", err)
+		if err != nil {
+			t.Fatalf("re-parse of what was accepted: %v", err)
+		}
+		third, err := back.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again, third) {
+			t.Fatalf("encode, parse, encode is not stable:\n%s\n%s", again, third)
 		}
 	})
+}
+
+// richSample is a state that uses every field of an instance.
+func richSample() *state.State {
+	s := sample()
+	s.Serial = 42
+	s.Instances["api[1]"] = &state.Instance{
+		Address: "api[1]", Container: "api", Index: 1, Host: "node2", HostAddress: "10.0.0.12",
+		ContainerID: strings.Repeat("c", 64), Name: "shop-api-1", ImageID: "sha256:" + strings.Repeat("0", 64),
+		ConfigHash: "9f86d081", Sensitive: []string{"env.DB_PASSWORD"},
+		Spec: engine.ContainerSpec{
+			Name: "shop-api-1", Image: "shop/api:1.4.2", Cmd: []string{"serve"}, Entrypoint: []string{"/api"},
+			Env: []string{"DB_PASSWORD=canary", "DB_HOST=10.0.0.11"}, Labels: map[string]string{"team": "shop"},
+			Ports:       []engine.PortBinding{{ContainerPort: 8080, Protocol: "tcp", HostPort: 31000}},
+			Mounts:      []engine.Mount{{Type: engine.MountVolume, Source: "data", Target: "/data", ReadOnly: true}},
+			Resources:   engine.Resources{NanoCPUs: 5e8, Memory: 256 << 20},
+			Restart:     engine.RestartPolicy{Name: engine.RestartOnFailure, MaxRetries: 5},
+			Healthcheck: &engine.Healthcheck{Test: []string{"CMD", "/api", "-healthcheck"}, Interval: 5e9, Retries: 3},
+			User:        "1000:1000", WorkingDir: "/srv", Hostname: "api-1", ExtraHosts: []string{"db:10.0.0.11"},
+			StopTimeout: 30e9,
+		},
+		Ports: []engine.PortBinding{{ContainerPort: 8080, Protocol: "tcp", HostIP: "0.0.0.0", HostPort: 31000}},
+	}
+	return s
 }
