@@ -268,3 +268,42 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestCreateRemovesStrayFromLostCreate: a container that appeared after
+// the probe under an instance's name with its labels, recorded nowhere
+// (what a create whose answer was lost leaves when the request reaches
+// the engine late), is removed and the create goes ahead. A container
+// holding the name that is not such a stray makes the create fail.
+func TestCreateRemovesStrayFromLostCreate(t *testing.T) {
+	l := newLab(t, shop)
+	l.addImages("postgres:16", "shop/api:1", "shop/web:1")
+	p, snap := l.plan()
+	hostOf := map[string]string{}
+	for _, s := range p.Steps {
+		hostOf[s.Address] = s.Host
+	}
+	labels := func(project, ct, idx string) map[string]string {
+		return map[string]string{planner.LabelProject: project, planner.LabelContainer: ct, planner.LabelIndex: idx}
+	}
+	stray := l.fakes[hostOf["web[0]"]].AddContainer(engine.ContainerSpec{Name: "shop-web-0", Image: "shop/web:1", Labels: labels("shop", "web", "0")}, engine.StateCreated)
+	l.fakes[hostOf["web[1]"]].AddContainer(engine.ContainerSpec{Name: "shop-web-1", Image: "shop/web:1", Labels: labels("other", "web", "1")}, engine.StateCreated)
+	res := l.apply(p, snap)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), `"shop-web-1"`) || !errors.Is(res.Err, engine.ErrConflict) {
+		t.Fatalf("apply error = %v, want a name conflict on shop-web-1 only", res.Err)
+	}
+	if strings.Contains(res.Err.Error(), "shop-web-0") {
+		t.Errorf("web[0]'s stray was not cleared: %v", res.Err)
+	}
+	web0 := l.st.Instances["web[0]"]
+	if web0 == nil || web0.ContainerID == stray {
+		t.Fatalf("web[0] in state = %+v, want a new container (stray was %s)", web0, stray)
+	}
+	for _, c := range l.fakes[hostOf["web[0]"]].Containers() {
+		if c.ID == stray {
+			t.Errorf("the stray container %s is still there", stray)
+		}
+	}
+	if l.st.Instances["web[1]"] != nil {
+		t.Errorf("web[1] recorded although its name belongs to another project's container")
+	}
+}

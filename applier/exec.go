@@ -127,6 +127,9 @@ func (r *run) create(ctx context.Context, s *planner.Step) error {
 		return err
 	}
 	c, err := createAndStart(ctx, eng, res.Spec)
+	if errors.Is(err, engine.ErrConflict) && r.removeStray(ctx, s.Host, eng, res.Spec) {
+		c, err = createAndStart(ctx, eng, res.Spec)
+	}
 	if err != nil {
 		return err
 	}
@@ -137,6 +140,34 @@ func (r *run) create(ctx context.Context, s *planner.Step) error {
 		return r.removeOld(ctx, s.FromHost, s.OldContainerID, res.Spec.StopTimeout)
 	}
 	return nil
+}
+
+// removeStray removes a container that holds spec's name, carries the
+// same project, container and index labels, and is recorded nowhere in
+// the state, and reports whether it did. Such a container is the late
+// work of an earlier create whose answer was lost (the engine was cut
+// off, and the request reached it after the client gave up): the plan
+// saw no container there, so it belongs to no one. Anything else holding
+// the name is left alone and the create fails naming it.
+func (r *run) removeStray(ctx context.Context, host string, eng engine.Engine, spec engine.ContainerSpec) bool {
+	c, err := eng.InspectContainer(ctx, spec.Name)
+	if err != nil || c.Running() {
+		return false
+	}
+	for _, k := range []string{planner.LabelProject, planner.LabelContainer, planner.LabelIndex} {
+		if c.Spec.Labels[k] == "" || c.Spec.Labels[k] != spec.Labels[k] {
+			return false
+		}
+	}
+	r.mu.Lock()
+	for _, si := range r.st.Instances {
+		if si.Host == host && si.ContainerID == c.ID {
+			r.mu.Unlock()
+			return false
+		}
+	}
+	r.mu.Unlock()
+	return eng.RemoveContainer(ctx, c.ID, engine.RemoveOptions{Force: true}) == nil
 }
 
 // createAndStart creates a container, starts it and reads it back (for the

@@ -259,9 +259,7 @@ func TestApplyAroundPartitionedHost(t *testing.T) {
 // TestPartitionDuringApply cuts host3 off while an apply is running and
 // its step on host3 is still waiting: that step fails naming host3, the
 // other hosts' steps complete, the state records exactly what exists, and
-// after heal the next apply converges. (That last apply fails until the
-// bug TestRecreateWaitsForDependencyOnUntouchedHost shows is fixed: its
-// only step is on host3 and waits for db on host1.)
+// after heal the next apply converges.
 func TestPartitionDuringApply(t *testing.T) {
 	l := labenv.RequireExclusive(t, 3)
 	// db's health check first runs 4s after it starts; every app instance
@@ -341,9 +339,17 @@ container "app" {
 	if err := l.Heal(t.Context(), "host3"); err != nil {
 		t.Fatal(err)
 	}
+	// The create that timed out may still reach host3's engine after the
+	// heal (the kernel retransmits the request), leaving a created
+	// container under app[2]'s name: the next apply either adopts and
+	// starts it or, when it lands after the probe, removes it and
+	// creates app[2] again. Either way app[2] runs on host3.
 	out = p.converge("-probe-timeout", probeTimeout)
-	if !strings.Contains(out, "Apply complete! 1 created") || !strings.Contains(out, "Creation complete after") || !strings.Contains(out, "[host3]") {
-		t.Errorf("after heal, the apply did not create the missing instance on host3:\n%s", out)
+	if !strings.Contains(out, "Apply complete!") || !strings.Contains(out, "[host3]") {
+		t.Errorf("after heal, the apply did not bring up the missing instance on host3:\n%s", out)
+	}
+	if si := p.state().Instances["app[2]"]; si == nil || si.Host != "host3" {
+		t.Errorf("after heal, app[2] is recorded as %+v, want on host3", si)
 	}
 	p.checkStateIsReality(counted)
 }
