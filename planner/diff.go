@@ -47,8 +47,14 @@ func containerOrder(cfg *hclspec.Config) ([]*hclspec.Container, error) {
 func (p *planning) decideActions() error {
 	for _, d := range p.order {
 		p.world.Placed[d.inst.Address] = d.host
-		if d.cur != nil && d.cur.exists() && !d.place {
-			p.world.Ports[d.inst.Address] = PortsOf(d.cur.found.Ports)
+		switch c := d.cur; {
+		case c == nil || d.place:
+		case c.exists():
+			p.world.Ports[d.inst.Address] = PortsOf(c.found.Ports)
+		case c.hostKnown && !c.reachable && c.stateInst != nil:
+			// Left on a host that did not answer: its ports are the ones
+			// the state recorded, so its linkers keep their values.
+			p.world.Ports[d.inst.Address] = PortsOf(c.stateInst.Ports)
 		}
 	}
 	if p.opts.Destroy {
@@ -92,6 +98,12 @@ func (p *planning) newStep(d *decision, a Action, reason string) *Step {
 func (p *planning) decide(d *decision, r *Resolved) {
 	c := d.cur
 	switch {
+	case c != nil && c.hostKnown && !c.reachable && p.opts.Lost[c.host]:
+		s := p.newStep(d, Move, fmt.Sprintf("host %s has been unreachable too long; its old container is removed when the host answers again", c.host))
+		s.FromHost = c.host
+		s.OldContainerID = "" // the lost host cannot be asked to remove it
+		p.created(d, s, r)
+		s.Changes = append([]AttrChange{{Path: "host", Before: strp(c.host), After: strp(d.host), ForcesReplacement: true}}, diffAttrs(oldAttrs(c), r.Attrs, true)...)
 	case c != nil && c.hostKnown && !c.reachable:
 		return
 	case c == nil:

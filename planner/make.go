@@ -18,6 +18,11 @@ type Options struct {
 	// every container of the project on the hosts; the configuration only
 	// gives the hosts and the dependency order.
 	Destroy bool
+	// Lost names hosts that have been unreachable for longer than the
+	// operator allows (reconcile's --reschedule-after): the instances
+	// recorded there are moved to hosts that answer, and their old
+	// containers are left for whoever sees the host again to remove.
+	Lost map[string]bool
 }
 
 // decision is what the plan does with one desired instance.
@@ -67,7 +72,9 @@ func Make(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, opts Optio
 		p.hostOrder = append(p.hostOrder, hs)
 		if hf := snap.Host(h.Name); hf != nil {
 			p.world.HostAddress[h.Name] = hf.ReachAddress
-			if !hf.Reachable {
+			if !hf.Reachable && opts.Lost[h.Name] {
+				p.warn(fmt.Sprintf("Host %s has been unreachable too long: its instances are moved to other hosts (%s).", h.Name, hf.Error))
+			} else if !hf.Reachable {
 				p.warn(fmt.Sprintf("Host %s is unreachable: nothing is placed there and its instances are not checked (%s).", h.Name, hf.Error))
 			}
 		}
@@ -123,6 +130,8 @@ func (p *planning) decideHosts(curs map[string]*current) {
 		c := d.cur
 		switch {
 		case c == nil:
+			d.place = true
+		case c.hostKnown && !c.reachable && p.opts.Lost[c.host]:
 			d.place = true
 		case c.hostKnown && !c.reachable:
 			d.host = c.host // cannot be checked; left where it is
