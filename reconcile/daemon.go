@@ -41,6 +41,12 @@ type daemon struct {
 	waiting map[string]Timer
 	// hostUp is each host's last known reachability.
 	hostUp map[string]bool
+	// downSince is when each host that does not answer stopped answering
+	// (as far as this daemon knows).
+	downSince map[string]time.Time
+	// lostDue receives when a host has been down for RescheduleAfter
+	// (capacity 1: signals coalesce); Run's goroutine reschedules.
+	lostDue chan struct{}
 	// wg counts watchers, repairs and backoff timers.
 	wg sync.WaitGroup
 }
@@ -75,6 +81,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	d := &daemon{
 		r: r, ctx: ctx, watchers: map[string]*watcher{}, inflight: map[string]bool{},
 		pending: map[string]trigger{}, waiting: map[string]Timer{}, hostUp: map[string]bool{},
+		downSince: map[string]time.Time{}, lostDue: make(chan struct{}, 1),
 	}
 	if st == nil {
 		r.log.Warn("there is no state yet; waiting for an apply")
@@ -102,7 +109,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			d.syncWatchers(true)
 		case <-t.C():
 			d.resyncAll()
+			d.rescheduleLost()
 			next = r.clock.Now().Add(r.opts.Interval)
+		case <-d.lostDue:
+			t.Stop()
+			d.rescheduleLost()
 		}
 	}
 }
@@ -133,6 +144,12 @@ func (d *daemon) syncWatchers(resync bool) {
 	want := map[string]bool{}
 	for _, h := range hosts {
 		want[h] = true
+	}
+	for _, h := range d.r.opts.Hosts {
+		if !want[h] {
+			want[h] = true
+			hosts = append(hosts, h)
+		}
 	}
 	for _, host := range sortedKeys(d.watchers) {
 		if !want[host] {
@@ -206,8 +223,15 @@ func (d *daemon) session(ctx context.Context, w *watcher) error {
 	}
 	d.setHostUp(w.host, true, nil)
 	w.retry = minReconnectDelay
+	beat := d.newHeartbeat()
+	defer beat.stop()
 	for {
 		select {
+		case <-beat.c():
+			if err := d.ping(ctx, eng); err != nil {
+				return err
+			}
+			beat.reset()
 		case ev, ok := <-events:
 			if !ok {
 				select {
@@ -246,6 +270,9 @@ func (d *daemon) resyncHost(ctx context.Context, eng engine.Engine, host string)
 		if findings[addr].need != ActionNone {
 			d.trigger(trigger{addr: addr, cause: CauseResync, at: now})
 		}
+	}
+	if d.r.opts.RescheduleAfter > 0 {
+		return d.removeStale(ctx, eng, host)
 	}
 	return nil
 }
@@ -406,6 +433,7 @@ func (d *daemon) setHostUp(host string, up bool, err error) {
 	d.hostUp[host] = up
 	d.mu.Unlock()
 	d.r.opts.Metrics.setHostUp(host, up)
+	d.noteDown(host, up)
 	switch {
 	case up && (!known || !was):
 		d.r.log.Info("host reachable", "host", host)
@@ -415,7 +443,11 @@ func (d *daemon) setHostUp(host string, up bool, err error) {
 			msg = err.Error()
 		}
 		d.r.setHostStatus(host, StatusUnknown)
-		d.r.log.Warn("host unreachable; its instances are left alone until it answers", "host", host, "error", msg)
+		if after := d.r.opts.RescheduleAfter; after > 0 {
+			d.r.log.Warn("host unreachable; its instances move to other hosts if it does not answer in time", "host", host, "reschedule_after", after, "error", msg)
+		} else {
+			d.r.log.Warn("host unreachable; its instances are left alone until it answers", "host", host, "error", msg)
+		}
 	}
 }
 

@@ -29,6 +29,8 @@ type Metrics struct {
 	waiting      prometheus.Gauge
 	backoffDelay *prometheus.GaugeVec
 	serial       prometheus.Gauge
+	reschedules  *prometheus.CounterVec
+	staleRemoved *prometheus.CounterVec
 }
 
 // NewMetrics returns the metrics, registered in a new registry.
@@ -73,6 +75,15 @@ func NewMetrics() *Metrics {
 			Help: "Serial of the state the reconciler works from.",
 		}),
 	}
+	m.reschedules = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricPrefix + "reschedules_total",
+		Help: "Moves of a lost host's instances to other hosts (--reschedule-after), by lost host and result (ok, error).",
+	}, []string{"host", "result"})
+	m.staleRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricPrefix + "stale_removed_total",
+		Help: "Stale copies removed from a host that answered again after its instances were moved away, by host.",
+	}, []string{"host"})
+	m.reg.MustRegister(m.reschedules, m.staleRemoved)
 	m.reg.MustRegister(m.actions, m.events, m.hostUp, m.instances, m.recovery, m.lastResync,
 		m.waiting, m.backoffDelay, m.serial,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -183,4 +194,16 @@ func (r *Reconciler) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+func (m *Metrics) rescheduled(host, result string) {
+	if m != nil {
+		m.reschedules.WithLabelValues(host, result).Inc()
+	}
+}
+
+func (m *Metrics) removedStale(host string) {
+	if m != nil {
+		m.staleRemoved.WithLabelValues(host).Inc()
+	}
 }

@@ -68,6 +68,22 @@ type Options struct {
 	// OnAction, when set, is called after every repair, from the goroutine
 	// that made it.
 	OnAction func(Action)
+	// RescheduleAfter, when positive, is how long a host may stay
+	// unreachable before the daemon calls Reschedule for it; zero leaves
+	// an unreachable host's instances alone. The daemon then also checks
+	// each host every RescheduleAfter/4 (at least every 5s), so a host cut
+	// off without closing its connections is noticed, and removes the
+	// stale copies a host still runs when it answers again.
+	RescheduleAfter time.Duration
+	// Reschedule moves the instances the state records on the lost hosts
+	// to hosts that answer, saving the state through Backend as it goes,
+	// and returns the new state. The daemon calls it holding the state
+	// lock, with the state it just loaded. Required with RescheduleAfter.
+	Reschedule func(ctx context.Context, st *state.State, lost []string) (*state.State, error)
+	// Hosts are watched besides the hosts the state names: with
+	// RescheduleAfter, the configuration's hosts, so that a lost host
+	// whose instances all moved away is seen when it answers again.
+	Hosts []string
 }
 
 // Reconciler repairs a project's instances as the state records them.
@@ -100,6 +116,9 @@ type Reconciler struct {
 func New(opts Options) (*Reconciler, error) {
 	if opts.Backend == nil || opts.Dial == nil {
 		return nil, errors.New("reconcile: Options.Backend and Options.Dial are required")
+	}
+	if opts.RescheduleAfter > 0 && opts.Reschedule == nil {
+		return nil, errors.New("reconcile: Options.RescheduleAfter needs Options.Reschedule")
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultInterval

@@ -173,3 +173,23 @@ func richSample() *state.State {
 	}
 	return s
 }
+
+func TestCloneIsDeep(t *testing.T) {
+	s := state.New("shop", state.NewLineage())
+	s.Serial = 4
+	s.Instances["web[0]"] = &state.Instance{Address: "web[0]", Container: "web", Host: "node1", Name: "shop-web-0", ContainerID: "abc",
+		Spec: engine.ContainerSpec{Name: "shop-web-0", Image: "nginx:1", Env: []string{"A=1"}}}
+	c, err := s.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Instances["web[0]"].Host = "node2"
+	c.Instances["web[0]"].Spec.Env[0] = "A=2"
+	c.Serial++
+	if s.Instances["web[0]"].Host != "node1" || s.Instances["web[0]"].Spec.Env[0] != "A=1" || s.Serial != 4 {
+		t.Errorf("changing the clone changed the original: %+v", s.Instances["web[0]"])
+	}
+	if c.Lineage != s.Lineage || c.Project != "shop" || c.Instances["web[0]"].ContainerID != "abc" {
+		t.Errorf("clone = %+v", c)
+	}
+}
