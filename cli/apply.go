@@ -27,8 +27,10 @@ type applyOptions struct {
 	lockTimeout  time.Duration
 	probeTimeout time.Duration
 	statePath    string
-	imageSource  string
-	destroy      bool
+	// stateGiven says that -state was given (see openBackend).
+	stateGiven  bool
+	imageSource string
+	destroy     bool
 }
 
 func newApplyCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -52,6 +54,7 @@ went on; running apply again converges), 130 when interrupted.`,
 			if len(args) == 1 {
 				planFile = args[0]
 			}
+			opts.stateGiven = cmd.Flags().Changed("state")
 			return runApply(cmd.Context(), opts, planFile, s)
 		},
 	}
@@ -70,7 +73,10 @@ deletes them in reverse dependency order.`,
 		Example: `  dockplan destroy
   dockplan destroy -auto-approve`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runApply(cmd.Context(), opts, "", s) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.stateGiven = cmd.Flags().Changed("state")
+			return runApply(cmd.Context(), opts, "", s)
+		},
 	}
 	registerApplyFlags(cmd, opts)
 	return cmd
@@ -84,7 +90,7 @@ func registerApplyFlags(cmd *cobra.Command, opts *applyOptions) {
 	f.IntVar(&opts.parallelism, "parallelism", applier.DefaultParallelism, "run at most `N` steps at once")
 	f.DurationVar(&opts.lockTimeout, "lock-timeout", 0, "wait up to `DURATION` for the state lock (0: fail at once)")
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
-	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`")
+	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`, instead of a file state block's path")
 	f.StringVar(&opts.imageSource, "image-source", "", "where hosts get images, for every container: `registry` or local (default: each container's image_source)")
 }
 
@@ -106,7 +112,7 @@ func overrideImageSource(cfg *hclspec.Config, source string) error {
 type applyRun struct {
 	opts    *applyOptions
 	s       Streams
-	backend state.Backend
+	backend *backend
 	cfg     *hclspec.Config
 	st      *state.State
 	snap    *probe.Snapshot
@@ -121,7 +127,7 @@ func runApply(ctx context.Context, opts *applyOptions, planFile string, s Stream
 	if opts.probeTimeout <= 0 || opts.lockTimeout < 0 {
 		return &exitError{code: ExitError, msg: "-probe-timeout must be more than zero and -lock-timeout not negative"}
 	}
-	a := &applyRun{opts: opts, s: s, backend: state.NewFile(opts.statePath), out: newProgress(s, opts.json)}
+	a := &applyRun{opts: opts, s: s, out: newProgress(s, opts.json)}
 	var saved *planner.SavedPlan
 	var err error
 	if planFile != "" {
@@ -140,6 +146,12 @@ func runApply(ctx context.Context, opts *applyOptions, planFile string, s Stream
 			return err
 		}
 	}
+	// The configuration (or the one saved in the plan) says where the
+	// state is.
+	if a.backend, err = openBackend(a.cfg.State, stateFlag{path: opts.statePath, given: opts.stateGiven}); err != nil {
+		return err
+	}
+	defer a.closeBackend()
 	unlock, err := a.lock(ctx)
 	if err != nil {
 		return err
@@ -206,6 +218,14 @@ func (a *applyRun) lock(ctx context.Context) (func(), error) {
 	}, nil
 }
 
+// closeBackend closes the state backend once the lock is released (etcd
+// revokes its lease).
+func (a *applyRun) closeBackend() {
+	if err := a.backend.Close(); err != nil {
+		fmt.Fprintf(a.s.Err, "Warning: %v\n", err)
+	}
+}
+
 func (a *applyRun) loadState(ctx context.Context) error {
 	st, err := a.backend.Load(ctx)
 	if err != nil {
@@ -215,7 +235,7 @@ func (a *applyRun) loadState(ctx context.Context) error {
 		st = state.New(a.cfg.Project, state.NewLineage())
 	}
 	if st.Project != a.cfg.Project {
-		return &exitError{code: ExitError, msg: fmt.Sprintf("state file %s belongs to project %q, but the configuration is project %q; point -state at this project's state, or fix project", a.opts.statePath, st.Project, a.cfg.Project)}
+		return a.backend.otherProject(st.Project, a.cfg.Project)
 	}
 	a.st = st
 	return nil

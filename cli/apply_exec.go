@@ -49,8 +49,8 @@ func (a *applyRun) apply(ctx context.Context) error {
 	}
 	switch {
 	case res.SaveErr != nil:
-		return &exitError{code: ExitError, msg: fmt.Sprintf("saving the state failed, so no further step was started: %v\nThe last good state is %s (and %s.backup); containers created after it carry dockplan's labels and the next plan adopts them.",
-			res.SaveErr, a.opts.statePath, a.opts.statePath)}
+		return &exitError{code: ExitError, msg: fmt.Sprintf("saving the state failed, so no further step was started: %v\n%s; containers created after it carry dockplan's labels and the next plan adopts them.",
+			res.SaveErr, a.backend.lastGood())}
 	case res.Interrupted:
 		return exitWith(ExitInterrupted)
 	case res.Err != nil:

@@ -345,6 +345,12 @@ func flagCases() []badInputCase {
 		{name: "var file that is a device", args: []string{"plan", "-refresh=false", "-var-file", "/dev/null"}, want: []string{"-var-file /dev/null: not a regular file"}},
 		{name: "plan file into a missing folder", args: []string{"plan", "-refresh=false", "-out", "no/such/dir/p.plan"},
 			want: []string{"cannot write the plan to no/such/dir/p.plan"}},
+		{name: "reschedule-after without daemon", args: []string{"reconcile", "-reschedule-after", "1m"},
+			want: []string{"-reschedule-after is for the daemon", "use it with -daemon"}},
+		{name: "reschedule-after negative", args: []string{"reconcile", "-daemon", "-reschedule-after", "-1m"},
+			want: []string{"-reschedule-after must not be negative"}},
+		{name: "reschedule-after too short", args: []string{"reconcile", "-daemon", "-reschedule-after", "100ms"},
+			want: []string{"-reschedule-after=100ms is too short", "use 1s or more"}},
 		{name: "chdir to nowhere", args: []string{"-chdir=nowhere", "plan"}, want: []string{"-chdir=nowhere: no such file or directory"}},
 	}
 }

@@ -25,6 +25,7 @@ type planOptions struct {
 	detailedExitCode bool
 	probeTimeout     time.Duration
 	statePath        string
+	stateGiven       bool
 	imageSource      string
 }
 
@@ -46,7 +47,10 @@ change, 2 when something would, and 1 on error.`,
   dockplan plan -refresh=false -format=markdown > plan.md
   dockplan plan -json | jq '.summary'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd.Context(), opts, s) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.stateGiven = cmd.Flags().Changed("state")
+			return runPlan(cmd.Context(), opts, s)
+		},
 	}
 	f := cmd.Flags()
 	opts.vars.register(f)
@@ -56,7 +60,7 @@ change, 2 when something would, and 1 on error.`,
 	f.StringVar(&opts.format, "format", "text", "output `FORMAT`: text, json or markdown")
 	f.BoolVar(&opts.detailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
-	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`")
+	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`, instead of a file state block's path")
 	f.StringVar(&opts.imageSource, "image-source", "", "where hosts get images, for every container: `registry` or local (default: each container's image_source)")
 	return cmd
 }
@@ -76,7 +80,7 @@ func runPlan(ctx context.Context, opts *planOptions, s Streams) error {
 	if err := overrideImageSource(cfg, opts.imageSource); err != nil {
 		return err
 	}
-	st, err := readState(opts.statePath, cfg.Project)
+	st, err := readState(ctx, cfg, stateFlag{path: opts.statePath, given: opts.stateGiven})
 	if err != nil {
 		return err
 	}
@@ -112,14 +116,20 @@ func outputFormat(format string, asJSON bool) (string, error) {
 	return "", &exitError{code: ExitError, msg: fmt.Sprintf("-format=%s is not a format; use text, json or markdown", format)}
 }
 
-// readState reads the state file and checks it belongs to the project.
-func readState(path, project string) (*state.State, error) {
-	st, err := state.Read(path)
+// readState reads the state from the backend the configuration and
+// -state choose, and checks it belongs to the project. Plan takes no lock.
+func readState(ctx context.Context, cfg *hclspec.Config, flag stateFlag) (*state.State, error) {
+	b, err := openBackend(cfg.State, flag)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	st, err := b.Load(ctx)
 	if err != nil {
 		return nil, &exitError{code: ExitError, msg: err.Error()}
 	}
-	if st != nil && st.Project != project {
-		return nil, &exitError{code: ExitError, msg: fmt.Sprintf("state file %s belongs to project %q, but the configuration is project %q; point -state at this project's state, or fix project", path, st.Project, project)}
+	if st != nil && st.Project != cfg.Project {
+		return nil, b.otherProject(st.Project, cfg.Project)
 	}
 	return st, nil
 }

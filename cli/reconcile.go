@@ -30,6 +30,10 @@ type reconcileOptions struct {
 	logFormat    string
 	lockTimeout  time.Duration
 	probeTimeout time.Duration
+	// rescheduleAfter is -reschedule-after; zero is off.
+	rescheduleAfter time.Duration
+	// leader is -leader-ttl, for -daemon with the etcd backend (leader.go).
+	leader leaderOptions
 }
 
 func newReconcileCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -54,14 +58,17 @@ dies, stops, is removed or turns unhealthy, lists every host again every
 doubling up to 5m, reset after 10m), and stops cleanly on SIGTERM or SIGINT
 (the repair in flight finishes and the state lock is released). -listen
 serves /metrics (Prometheus) and /healthz. A host that does not answer is
-reported and its instances are left alone. See docs/reconcile.md.
+reported and its instances are left alone; with -reschedule-after they move
+to hosts that answer once it has been down that long (planned and applied
+as apply would, from the configuration in this directory), and the copies
+it still runs are removed when it returns. See docs/reconcile.md.
 
 Exit status: 0 when everything was running, 2 when reconcile repaired
 something, 1 on errors (a host that did not answer, a failed repair).
 The daemon exits 0 when stopped by a signal.`,
 		Example: `  dockplan reconcile
   dockplan reconcile -daemon -listen 127.0.0.1:9464 -log-format json
-  dockplan -chdir=/etc/dockplan/shop reconcile -daemon -interval 1m`,
+  dockplan -chdir=/etc/dockplan/shop reconcile -daemon -interval 1m -reschedule-after 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := runReconcile(cmd.Context(), opts, s)
@@ -84,6 +91,8 @@ The daemon exits 0 when stopped by a signal.`,
 	f.StringVar(&opts.logFormat, "log-format", "text", "log lines on stderr as `FORMAT`: text or json")
 	f.DurationVar(&opts.lockTimeout, "lock-timeout", reconcile.DefaultLockTimeout, "without -daemon, wait up to `DURATION` for a state lock another dockplan holds (the daemon waits as long as it runs)")
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
+	f.DurationVar(&opts.rescheduleAfter, "reschedule-after", 0, "with -daemon, move the instances of a host that has not answered for `DURATION` to other hosts, and remove its stale copies when it answers again (0, the default, leaves them alone)")
+	opts.leader.register(f)
 	return cmd
 }
 
@@ -95,6 +104,12 @@ func (o *reconcileOptions) check() error {
 		return errors.New("-interval, -probe-timeout and -lock-timeout must be more than zero")
 	case o.listen != "" && !o.daemon:
 		return errors.New("-listen serves the daemon's metrics: use it with -daemon")
+	case o.rescheduleAfter < 0:
+		return errors.New("-reschedule-after must not be negative (0 turns it off)")
+	case o.rescheduleAfter > 0 && !o.daemon:
+		return errors.New("-reschedule-after is for the daemon, which watches how long a host stays down: use it with -daemon")
+	case o.rescheduleAfter > 0 && o.rescheduleAfter < time.Second:
+		return fmt.Errorf("-reschedule-after=%s is too short: a host that misses one heartbeat would lose its instances; use 1s or more", o.rescheduleAfter)
 	}
 	return nil
 }
@@ -121,20 +136,33 @@ func runReconcile(ctx context.Context, opts *reconcileOptions, s Streams) error 
 	if opts.daemon {
 		metrics = reconcile.NewMetrics()
 	}
-	r, err := reconcile.New(reconcile.Options{
-		Backend: state.NewFile(opts.statePath), Dial: book.dial, Project: cfg.Project,
+	stateBackend, err := opts.leader.open(cfg, opts.statePath, opts.daemon)
+	if err != nil {
+		return err
+	}
+	defer stateBackend.Close()
+	ropts := reconcile.Options{
+		Backend: stateBackend, Dial: book.dial, Project: cfg.Project,
 		Logger: logger, Metrics: metrics, Interval: opts.interval, LockTimeout: opts.lockTimeout, LockInfo: info,
-	})
+	}
+	if opts.rescheduleAfter > 0 {
+		rs := &rescheduler{opts: opts, s: s, backend: stateBackend, log: logger}
+		ropts.RescheduleAfter, ropts.Reschedule = opts.rescheduleAfter, rs.reschedule
+		for _, h := range cfg.Hosts {
+			ropts.Hosts = append(ropts.Hosts, h.Name)
+		}
+	}
+	r, err := reconcile.New(ropts)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	if opts.daemon {
-		return runReconcileDaemon(ctx, opts, r, logger)
+		return runReconcileDaemon(ctx, opts, opts.leader.elect(stateBackend, r, metrics, logger), logger)
 	}
 	res, err := r.Once(ctx)
 	if err != nil {
-		return reconcileLoadError(err, opts.statePath)
+		return reconcileLoadError(err, stateBackend.where)
 	}
 	return reportOnce(res, s)
 }
@@ -248,7 +276,7 @@ func pastTense(k reconcile.ActionKind) string {
 }
 
 // runReconcileDaemon serves -listen and runs the daemon until ctx ends.
-func runReconcileDaemon(ctx context.Context, opts *reconcileOptions, r *reconcile.Reconciler, logger *slog.Logger) error {
+func runReconcileDaemon(ctx context.Context, opts *reconcileOptions, r daemonRunner, logger *slog.Logger) error {
 	if opts.listen != "" {
 		ln, err := net.Listen("tcp", metricsListenAddress(opts.listen))
 		if err != nil {

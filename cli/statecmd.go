@@ -11,41 +11,73 @@ import (
 	"github.com/dockplan/dockplan/hclspec"
 	"github.com/dockplan/dockplan/state"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // stateOptions are the options the state commands share.
 type stateOptions struct {
 	statePath   string
 	lockTimeout time.Duration
+	// flags are the command's flags, to tell whether -state was given.
+	flags *pflag.FlagSet
 }
 
 func (o *stateOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.statePath, "state", state.DefaultPath, "the state file `PATH`")
+	o.flags = cmd.Flags()
+	cmd.Flags().StringVar(&o.statePath, "state", state.DefaultPath, "the state file `PATH`, instead of a file state block's path")
+}
+
+// open opens the state backend the configuration's state block and
+// -state choose (see openBackend). Only the state block is read, so the
+// state commands need no -var values.
+func (o *stateOptions) open(s Streams) (*backend, error) {
+	sc, err := loadStateBlock(s)
+	if err != nil {
+		return nil, err
+	}
+	return openBackend(sc, stateFlagOf(o.flags, o.statePath))
 }
 
 func newStateCommand(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Read and edit the state",
-		Long: `State lists, shows and forgets the instances dockplan manages. It reads
-the state file only and contacts no host.`,
+		Short: "Read, edit and move the state",
+		Long: `State lists, shows and forgets the instances dockplan manages, and moves the
+state between a file and etcd. It reads only the state (where the
+configuration's state block says, or the file -state names) and contacts no
+host.`,
 		Example: `  dockplan state list
   dockplan state show 'web[1]'
-  dockplan state rm 'api[2]'`,
+  dockplan state rm 'api[2]'
+  dockplan state migrate -to=etcd -endpoints=https://10.0.0.5:2379 -prefix=dockplan/shop`,
 	}
-	cmd.AddCommand(newStateListCommand(s), newStateShowCommand(s), newStateRmCommand(s))
+	cmd.AddCommand(newStateListCommand(s), newStateShowCommand(s), newStateRmCommand(s), newStateMigrateCommand(s))
 	return cmd
 }
 
-func loadStateFile(ctx context.Context, path string) (*state.State, error) {
-	st, err := state.NewFile(path).Load(ctx)
+// loadStateOf reads the state the options name; no state is an error.
+func loadStateOf(ctx context.Context, opts *stateOptions, s Streams) (*state.State, error) {
+	b, err := opts.open(s)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	st, err := b.Load(ctx)
 	if err != nil {
 		return nil, &exitError{code: ExitError, msg: err.Error()}
 	}
 	if st == nil {
-		return nil, &exitError{code: ExitError, msg: fmt.Sprintf("there is no state at %s: nothing was applied yet (or point -state at it)", path)}
+		return nil, &exitError{code: ExitError, msg: noStateMessage(b)}
 	}
 	return st, nil
+}
+
+// noStateMessage says that b holds no state and what to check.
+func noStateMessage(b *backend) string {
+	if b.isEtcd() {
+		return fmt.Sprintf("there is no state in %s: nothing was applied yet (or the prefix in the state block at %s is not this project's)", b.where, b.block.Where())
+	}
+	return fmt.Sprintf("there is no state at %s: nothing was applied yet (or point -state at it)", b.where)
 }
 
 func newStateListCommand(s Streams) *cobra.Command {
@@ -56,7 +88,7 @@ func newStateListCommand(s Streams) *cobra.Command {
 		Example: "  dockplan state list\n  dockplan state list -state prod.state.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := loadStateFile(cmd.Context(), opts.statePath)
+			st, err := loadStateOf(cmd.Context(), opts, s)
 			if err != nil {
 				return err
 			}
@@ -88,7 +120,7 @@ func newStateShowCommand(s Streams) *cobra.Command {
 		Example: "  dockplan state show db\n  dockplan state show 'web[1]'",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadStateFile(cmd.Context(), opts.statePath)
+			st, err := loadStateOf(cmd.Context(), opts, s)
 			if err != nil {
 				return err
 			}
@@ -167,7 +199,11 @@ declares them).`,
 }
 
 func runStateRm(ctx context.Context, opts *stateOptions, addrs []string, s Streams) error {
-	b := state.NewFile(opts.statePath)
+	b, err := opts.open(s)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 	lctx, cancel := context.WithTimeout(ctx, max(opts.lockTimeout, 100*time.Millisecond))
 	id, err := b.Lock(lctx, state.NewLockInfo("state rm"))
 	cancel()
@@ -176,8 +212,11 @@ func runStateRm(ctx context.Context, opts *stateOptions, addrs []string, s Strea
 	}
 	defer b.Unlock(context.WithoutCancel(ctx), id)
 	st, err := b.Load(ctx)
-	if err != nil || st == nil {
-		return &exitError{code: ExitError, msg: fmt.Sprintf("cannot read the state at %s: %v", opts.statePath, err)}
+	switch {
+	case err != nil:
+		return &exitError{code: ExitError, msg: fmt.Sprintf("cannot read the state %s: %v", b.where, err)}
+	case st == nil:
+		return &exitError{code: ExitError, msg: noStateMessage(b)}
 	}
 	for _, a := range addrs {
 		if st.Instances[a] == nil {
@@ -206,7 +245,12 @@ held. A holder that is still alive cannot save the state afterwards.`,
 		Example: "  dockplan force-unlock 6f1c2a3b-…",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := state.NewFile(opts.statePath).ForceUnlock(cmd.Context(), args[0]); err != nil {
+			b, err := opts.open(s)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if err := b.ForceUnlock(cmd.Context(), args[0]); err != nil {
 				return &exitError{code: ExitError, msg: err.Error()}
 			}
 			fmt.Fprintln(s.Out, "The state lock was broken. Make sure its holder is no longer running.")

@@ -227,12 +227,13 @@ type reconcileDaemon struct {
 	exited chan struct{}
 }
 
-// startDaemon starts the daemon on the project, serving on a port it
-// picks, and waits until it follows every host the state names.
-func (p *project) startReconcileDaemon() *reconcileDaemon {
+// startReconcileDaemon starts the daemon on the project with extra flags,
+// serving on a port it picks, and waits until it follows every host the
+// state names.
+func (p *project) startReconcileDaemon(extra ...string) *reconcileDaemon {
 	p.t.Helper()
-	cmd := exec.Command(binary, "-chdir="+p.dir, "reconcile", "-daemon", "-listen", "127.0.0.1:0",
-		"-log-format", "json", "-interval", "5s")
+	cmd := exec.Command(binary, append([]string{"-chdir=" + p.dir, "reconcile", "-daemon", "-listen", "127.0.0.1:0",
+		"-log-format", "json", "-interval", "5s"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		p.t.Fatal(err)

@@ -28,6 +28,9 @@ type Config struct {
 	Containers []*Container
 	// Outputs are the declared outputs in declaration order.
 	Outputs []*Output
+	// State is the state block; nil when there is none (the state file
+	// dockplan.state.json beside the configuration).
+	State *StateConfig
 
 	// Files holds the parsed sources by file name, for source snippets.
 	Files map[string]*hcl.File

@@ -44,6 +44,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "host", LabelNames: []string{"name"}},
 		{Type: "container", LabelNames: []string{"name"}},
 		{Type: "output", LabelNames: []string{"name"}},
+		{Type: "state"},
 	},
 }
 
@@ -52,9 +53,27 @@ var rootSchema = &hcl.BodySchema{
 // is nil when they hold an error. Files holds every parsed source (also on
 // error) so diagnostics can be shown with snippets.
 func Load(dir string, opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	srcs, diags := readSources(dir)
+	if diags.HasErrors() {
+		return nil, nil, diags
+	}
+	if len(srcs) == 0 {
+		return nil, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No configuration files",
+			Detail: fmt.Sprintf("dockplan reads every *%s file in %s and found none. Create main%s there, or point -chdir at the folder that holds them.",
+				FileSuffix, displayDir(dir), FileSuffix),
+		}}
+	}
+	return LoadSources(dir, srcs, opts)
+}
+
+// readSources reads every *.dockplan.hcl file in dir, by path; none is not
+// an error here.
+func readSources(dir string) (map[string][]byte, hcl.Diagnostics) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, hcl.Diagnostics{{
+		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Cannot read the configuration directory",
 			Detail:   fmt.Sprintf("%s. Run dockplan in the folder that holds the *%s files, or point -chdir at it.", err, FileSuffix),
@@ -68,7 +87,7 @@ func Load(dir string, opts LoadOptions) (cfg *Config, files map[string]*hcl.File
 		name := filepath.Join(dir, e.Name())
 		b, err := readRegular(name, maxSourceBytes)
 		if err != nil {
-			return nil, nil, hcl.Diagnostics{{
+			return nil, hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "Cannot read a configuration file",
 				Detail:   fmt.Sprintf("%s: %s.", name, err),
@@ -76,15 +95,7 @@ func Load(dir string, opts LoadOptions) (cfg *Config, files map[string]*hcl.File
 		}
 		srcs[name] = b
 	}
-	if len(srcs) == 0 {
-		return nil, nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "No configuration files",
-			Detail: fmt.Sprintf("dockplan reads every *%s file in %s and found none. Create main%s there, or point -chdir at the folder that holds them.",
-				FileSuffix, displayDir(dir), FileSuffix),
-		}}
-	}
-	return LoadSources(dir, srcs, opts)
+	return srcs, nil
 }
 
 // maxSourceBytes bounds a configuration file or -var-file: far beyond any
@@ -248,6 +259,7 @@ func (d *decoder) decode(body hcl.Body) {
 	for _, b := range content.Blocks {
 		blocks[b.Type] = append(blocks[b.Type], b)
 	}
+	d.decodeState(blocks["state"])
 	d.decodeVariables(blocks["variable"])
 	d.decodeLocals(blocks["locals"])
 	if d.valuesBroken {

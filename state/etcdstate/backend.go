@@ -217,6 +217,19 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 // Where names the state in errors and lock info: "etcd:" and the prefix.
 func (b *Backend) Where() string { return b.where }
 
+// Prefix returns the key prefix of the state, without a trailing slash.
+// Keys under it other than state, chunks/ and lock are not the backend's:
+// the reconcile daemon's leader election lives there too.
+func (b *Backend) Prefix() string { return b.prefix }
+
+// Client returns the backend's etcd client, for other uses of the same
+// cluster with the same endpoints, credentials and TLS (the reconcile
+// daemon's leader election). It is closed by Close.
+func (b *Backend) Client() *clientv3.Client { return b.client }
+
+// Timeout returns how long one operation waits for a leader and a quorum.
+func (b *Backend) Timeout() time.Duration { return b.timeout }
+
 // Close releases the lock this value holds, if any (by revoking its lease)
 // and closes the connection. The Backend cannot be used afterwards.
 func (b *Backend) Close() error {

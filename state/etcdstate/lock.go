@@ -38,13 +38,15 @@ func (b *Backend) Lock(ctx context.Context, info state.LockInfo) (string, error)
 		return "", err
 	}
 	var holder *mvccpb.KeyValue // the last holder seen
+	sctx, done := b.storeCtx(ctx)
+	defer done()
 	for leases := 1; ; {
-		session, err := b.leaseSession(ctx)
+		session, err := b.leaseSession(sctx)
 		if err != nil {
 			return "", b.lockFailed(ctx, holder, err)
 		}
 		var resp *clientv3.TxnResponse
-		err = b.do(ctx, "take the lock of", true, func(ctx context.Context) error {
+		err = b.do(sctx, "take the lock of", true, func(ctx context.Context) error {
 			var err error
 			resp, err = b.client.Txn(ctx).If(
 				clientv3.Compare(clientv3.CreateRevision(b.lockKey()), "=", 0),
@@ -84,6 +86,27 @@ func (b *Backend) Lock(ctx context.Context, info state.LockInfo) (string, error)
 		}
 		b.setHeld(&heldLock{info: info, rev: rev})
 		return info.ID, nil
+	}
+}
+
+// storeCtx returns the context of Lock's requests to etcd. ctx bounds
+// the wait for another holder, and a caller that will not wait at all
+// (apply's -lock-timeout 0) gives it only a moment, less than a first
+// connection, a lease grant and a transaction take: the requests get at
+// least the backend's timeout, and end early only when ctx is cancelled.
+func (b *Backend) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) >= b.timeout {
+		return context.WithCancel(ctx)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	return sctx, func() {
+		stop()
+		cancel()
 	}
 }
 

@@ -229,7 +229,27 @@ func (b *Backend) Load(ctx context.Context) (*state.State, error) {
 	if err != nil || st == nil {
 		return nil, err
 	}
-	return state.Parse(b.where, st.data)
+	s, err := state.Parse(b.where, st.data)
+	return s, b.reword(err)
+}
+
+// reword turns the state package's advice for a damaged state file
+// ("restore it from <file>.backup") into advice for etcd, which keeps no
+// backup: a state that passed the manifest's checksum but does not decode
+// was written outside dockplan.
+func (b *Backend) reword(err error) error {
+	var perr *state.ParseError
+	if err == nil || errors.Is(err, state.ErrNewerFormat) || !errors.As(err, &perr) {
+		return err
+	}
+	problem := perr.Err.Error()
+	if i := strings.Index(problem, "; restore it from "); i >= 0 {
+		problem = problem[:i]
+	}
+	if strings.HasPrefix(problem, "the file is empty") {
+		problem = "it is empty"
+	}
+	return b.damaged("it does not decode as a dockplan state (%s)", problem)
 }
 
 // heads is what a save compares: the stored manifest and the lock key,
@@ -439,7 +459,7 @@ func (b *Backend) storedHeader(ctx context.Context, what string, h *heads) (*sta
 	}
 	hdr, err := state.ParseHeader(b.where, st.data)
 	if err != nil {
-		return nil, err
+		return nil, b.reword(err)
 	}
 	return &hdr, nil
 }
@@ -496,4 +516,54 @@ func modRevOf(resp *clientv3.GetResponse) int64 {
 		return 0
 	}
 	return resp.Kvs[0].ModRevision
+}
+
+// Remove deletes the stored state (its manifest and chunks) if its header
+// is still stored, for a migration that replaces an older copy of the
+// same lineage: a Save then writes over nothing, keeping its serial. This
+// value must hold the lock, which stays held. Nothing stored is not an
+// error; a stored state with another header is left alone and fails.
+func (b *Backend) Remove(ctx context.Context, stored state.Header) error {
+	held := b.heldLock()
+	if held == nil {
+		return fmt.Errorf("cannot remove the state %s without holding its lock (a bug in dockplan; nothing was removed)", b.where)
+	}
+	b.opMu.RLock()
+	defer b.opMu.RUnlock()
+	const what = "remove the older state of"
+	for tries := 0; ; tries++ {
+		h, err := b.readHeads(ctx, what)
+		switch {
+		case err != nil:
+			return err
+		case h.lock == nil || h.lock.CreateRevision != held.rev:
+			return b.lockLost(held, "nothing was removed from "+b.where)
+		case h.manifest == nil:
+			return nil // removed, perhaps by a try that got no answer
+		case h.manifest.header() != stored:
+			return fmt.Errorf("the state %s changed while this dockplan held its lock (serial %d, expected %d); nothing was removed", b.where, h.manifest.Serial, stored.Serial)
+		case tries > 0:
+			return fmt.Errorf("the state %s changed while removing it; nothing was removed, run the command again", b.where)
+		}
+		var resp *clientv3.TxnResponse
+		err = b.do(ctx, what, true, func(ctx context.Context) error {
+			resp, err = b.client.Txn(ctx).If(
+				clientv3.Compare(clientv3.ModRevision(b.stateKey()), "=", h.stateRev),
+				clientv3.Compare(clientv3.CreateRevision(b.lockKey()), "=", held.rev),
+			).Then(
+				clientv3.OpDelete(b.stateKey()),
+				clientv3.OpDelete(b.chunksPrefix(), clientv3.WithPrefix()),
+			).Commit()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			b.mu.Lock()
+			b.last = nil
+			b.mu.Unlock()
+			return nil
+		}
+	}
 }
