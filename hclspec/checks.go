@@ -212,7 +212,6 @@ var outputSchema = &hcl.BodySchema{
 func (d *decoder) decodeOutputs(blocks []*hcl.Block) {
 	seen := map[string]*Output{}
 	ctx := d.baseCtx()
-	ctx.Variables["container"] = d.cfg.ContainerValues(nil)
 	for _, b := range blocks {
 		o := &Output{Name: b.Labels[0], DeclRange: b.DefRange}
 		if !identifier.MatchString(o.Name) {
@@ -239,6 +238,9 @@ func (d *decoder) decodeOutputs(blocks []*hcl.Block) {
 			}
 		}
 		if a, ok := content.Attributes["value"]; ok {
+			// Only the containers the value names: the whole container
+			// object holds every instance of the configuration.
+			ctx.Variables["container"] = d.cfg.ContainerValuesOf(containerRefNames(a.Expr), nil)
 			val, refs, ok := d.eval(a.Expr, ctx, refScope{container: true, what: "an output"})
 			if !ok {
 				continue
@@ -251,6 +253,21 @@ func (d *decoder) decodeOutputs(blocks []*hcl.Block) {
 		}
 		d.cfg.Outputs = append(d.cfg.Outputs, o)
 	}
+}
+
+// containerRefNames names the containers expr refers to as container.NAME,
+// unchecked: d.eval rejects the bad references before evaluating.
+func containerRefNames(expr hcl.Expression) []string {
+	var names []string
+	for _, trav := range expr.Variables() {
+		if trav.RootName() != "container" || len(trav) < 2 {
+			continue
+		}
+		if a, ok := trav[1].(hcl.TraverseAttr); ok {
+			names = append(names, a.Name)
+		}
+	}
+	return names
 }
 
 // checkCross runs the checks that need the whole configuration: fixed host

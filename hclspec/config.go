@@ -35,10 +35,9 @@ type Config struct {
 	// Files holds the parsed sources by file name, for source snippets.
 	Files map[string]*hcl.File
 
-	varsVal       cty.Value
-	localsVal     cty.Value
-	containersVal cty.Value
-	funcs         funcTable
+	varsVal   cty.Value
+	localsVal cty.Value
+	funcs     funcTable
 }
 
 // Variable is an input variable block and the value it ended up with.

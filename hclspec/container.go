@@ -67,10 +67,11 @@ func (d *decoder) decodeContainers(blocks []*hcl.Block) {
 		d.decodeCount(decl)
 		d.cfg.Containers = append(d.cfg.Containers, decl.c)
 	}
-	// At decode time only names, indexes and fixed ports are known.
-	d.cfg.containersVal = d.cfg.ContainerValues(nil)
+	// At decode time only names and indexes are known: container.* is what
+	// it is before any instance is decoded (see declaredValues).
+	declared := map[string]cty.Value{}
 	for _, decl := range decls {
-		d.decodeContainer(decl)
+		d.decodeContainer(decl, declared)
 	}
 	d.checkDependencies()
 }
@@ -95,7 +96,7 @@ func (d *decoder) decodeCount(decl *containerDecl) {
 	decl.c.Count = int(n)
 }
 
-func (d *decoder) decodeContainer(decl *containerDecl) {
+func (d *decoder) decodeContainer(decl *containerDecl, declared map[string]cty.Value) {
 	c := decl.c
 	content := decl.content
 	decl.refs = map[string][]string{}
@@ -138,7 +139,7 @@ func (d *decoder) decodeContainer(decl *containerDecl) {
 		return
 	}
 	ctx := d.baseCtx()
-	ctx.Variables["container"] = d.cfg.containersVal
+	ctx.Variables["container"] = d.declaredValues(decl, declared)
 	for i := 0; i < c.Count; i++ {
 		inst, ok := d.decodeInstance(decl, i, ctx)
 		if !ok {
@@ -147,6 +148,31 @@ func (d *decoder) decodeContainer(decl *containerDecl) {
 		}
 		c.Instances = append(c.Instances, inst)
 	}
+}
+
+// declaredValues is container.* for decoding one container's instances:
+// the containers its attributes refer to (all references were checked, so
+// no expression reaches another), each as it is before any instance is
+// decoded: names and indexes, hosts and ports unknown. declared caches
+// them across containers. Building only these, and not every instance of
+// the configuration, keeps memory linear in the instances referred to.
+func (d *decoder) declaredValues(decl *containerDecl, declared map[string]cty.Value) cty.Value {
+	obj := map[string]cty.Value{}
+	for _, refs := range decl.refs {
+		for _, name := range refs {
+			ct := d.cfg.Container(name)
+			if ct == nil {
+				continue
+			}
+			v, ok := declared[name]
+			if !ok {
+				v = d.cfg.instancesValue(ct, nil, nil)
+				declared[name] = v
+			}
+			obj[name] = v
+		}
+	}
+	return cty.ObjectVal(obj)
 }
 
 func (d *decoder) decodeDependsOn(a *hcl.Attribute, self string) []string {

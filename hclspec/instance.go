@@ -30,6 +30,12 @@ func (c *Config) ContainerValuesOf(names []string, lookup func(addr string) Inst
 }
 
 func (c *Config) containerValue(ct *Container, lookup func(string) InstanceValues) cty.Value {
+	return c.instancesValue(ct, ct.Instances, lookup)
+}
+
+// instancesValue is containerValue with the decoded instances given: nil
+// before decoding, when the ports of every instance are still unknown.
+func (c *Config) instancesValue(ct *Container, instances []*Instance, lookup func(string) InstanceValues) cty.Value {
 	vals := make([]cty.Value, ct.Count)
 	for i := range vals {
 		var iv InstanceValues
@@ -38,10 +44,10 @@ func (c *Config) containerValue(ct *Container, lookup func(string) InstanceValue
 			iv = lookup(addr)
 		}
 		var ports []Port
-		if i < len(ct.Instances) {
-			ports = ct.Instances[i].Ports
+		if i < len(instances) {
+			ports = instances[i].Ports
 		}
-		vals[i] = instanceObject(c.Project+"-"+ct.Name+"-"+itoa(i), i, iv, ports, i < len(ct.Instances))
+		vals[i] = instanceObject(c.Project+"-"+ct.Name+"-"+itoa(i), i, iv, ports, i < len(instances))
 	}
 	if !ct.Counted {
 		if len(vals) == 0 {
@@ -133,6 +139,13 @@ func (d Deferred) Eval(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	return convertLike(val, d.Value.Type(), d.Expr.Range())
 }
 
+// The values of absent deferred attributes, shared by every instance (cty
+// values are immutable): one per instance would cost a map and a type each.
+var (
+	emptyStringMap = cty.MapValEmpty(cty.String)
+	nullStringList = cty.NullVal(cty.List(cty.String))
+)
+
 func (d *decoder) decodeInstance(decl *containerDecl, i int, ctx *hcl.EvalContext) (*Instance, bool) {
 	c := decl.c
 	before := countErrors(d.diags)
@@ -147,8 +160,8 @@ func (d *decoder) decodeInstance(decl *containerDecl, i int, ctx *hcl.EvalContex
 		Address: instanceAddress(c.Name, i, c.Counted), Container: c.Name, Index: i,
 		Name:    d.cfg.Project + "-" + c.Name + "-" + itoa(i),
 		Restart: RestartPolicy{Name: "no"},
-		Env:     Deferred{Value: cty.MapValEmpty(cty.String)}, Labels: Deferred{Value: cty.MapValEmpty(cty.String)},
-		Command: Deferred{Value: cty.NullVal(cty.List(cty.String))}, Entrypoint: Deferred{Value: cty.NullVal(cty.List(cty.String))},
+		Env:     Deferred{Value: emptyStringMap}, Labels: Deferred{Value: emptyStringMap},
+		Command: Deferred{Value: nullStringList}, Entrypoint: Deferred{Value: nullStringList},
 	}
 	ev := &instanceEval{d: d, decl: decl, ctx: ictx, inst: inst}
 	for _, a := range attrsInOrder(decl.content.Attributes) {

@@ -75,10 +75,7 @@ type leftover struct {
 // of each desired address, and the leftovers (orphans, duplicates, records
 // of instances no longer declared), both in a deterministic order.
 func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, destroy bool) (map[string]*current, []leftover) {
-	desired := map[string]bool{}
-	for _, inst := range cfg.Instances() {
-		desired[inst.Address] = !destroy
-	}
+	desired := desiredAddresses(cfg, destroy)
 	curs := map[string]*current{}
 	claimed := map[string]bool{} // container IDs
 	var left []leftover
@@ -92,7 +89,7 @@ func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, destroy 
 		if c.found != nil {
 			claimed[c.found.ID] = true
 		}
-		if desired[addr] {
+		if desired(addr) {
 			curs[addr] = c
 		} else {
 			left = append(left, leftover{cur: c, reason: leftReason(destroy)})
@@ -112,7 +109,7 @@ func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, destroy 
 			switch {
 			case destroy:
 				left = append(left, leftover{cur: c, reason: leftReason(destroy)})
-			case addr == "" || !desired[addr]:
+			case addr == "" || !desired(addr):
 				left = append(left, leftover{cur: c, reason: "an orphan: no configuration declares it"})
 			case curs[addr] != nil:
 				left = append(left, leftover{cur: c, reason: fmt.Sprintf("a duplicate of %s", addr)})
@@ -129,6 +126,23 @@ func gather(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, destroy 
 		return nameOf(a) < nameOf(b)
 	})
 	return curs, left
+}
+
+// desiredAddresses reports whether the plan keeps an address. The set is
+// built on first use: a first plan has nothing to match.
+func desiredAddresses(cfg *hclspec.Config, destroy bool) func(addr string) bool {
+	var desired map[string]bool
+	return func(addr string) bool {
+		if desired == nil {
+			desired = map[string]bool{}
+			for _, ct := range cfg.Containers {
+				for _, inst := range ct.Instances {
+					desired[inst.Address] = !destroy
+				}
+			}
+		}
+		return desired[addr]
+	}
 }
 
 func leftReason(destroy bool) string {

@@ -45,7 +45,11 @@ func containerOrder(cfg *hclspec.Config) ([]*hclspec.Container, error) {
 // with a port Docker picks has an address known only after apply; its
 // dependents then see unknown values and are replaced, as they must be.
 func (p *planning) decideActions() error {
+	linked := p.linkedContainers()
 	for _, d := range p.order {
+		if !linked[d.ct.Name] {
+			continue // no Resolve reads where it is
+		}
 		p.world.Placed[d.inst.Address] = d.host
 		switch c := d.cur; {
 		case c == nil || d.place:
@@ -65,23 +69,46 @@ func (p *planning) decideActions() error {
 		return err
 	}
 	for _, ct := range order {
-		for _, inst := range ct.Instances {
-			d := p.decisions[inst.Address]
-			r, err := Resolve(p.cfg, inst, p.world)
+		ir := newInstanceResolver(p.cfg, ct, p.world)
+		first := p.firstDecision[ct]
+		for i, inst := range ct.Instances {
+			d := p.order[first+i]
+			r, err := ir.resolve(inst)
 			if err != nil {
 				return err
 			}
 			p.decide(d, r)
 			if d.step != nil && (d.step.Action == Create || d.step.Action == Replace || d.step.Action == Move) {
-				p.world.Ports[inst.Address] = nil // only fixed ports are known
+				delete(p.world.Ports, inst.Address) // only fixed ports are known
 			}
 		}
 	}
 	return nil
 }
 
+// linkedContainers names the containers whose instances' hosts and ports
+// Resolve reads: link targets, and the containers deferred attributes
+// refer to. The world holds only their instances.
+func (p *planning) linkedContainers() map[string]bool {
+	linked := map[string]bool{}
+	for _, ct := range p.cfg.Containers {
+		for _, l := range ct.Links {
+			linked[l.Target] = true
+		}
+		for _, inst := range ct.Instances {
+			for _, d := range deferredOf(inst) {
+				for _, name := range d.Refs {
+					linked[name] = true
+				}
+			}
+		}
+	}
+	return linked
+}
+
 func (p *planning) newStep(d *decision, a Action, reason string) *Step {
-	s := &Step{
+	s := p.steps.new()
+	*s = Step{
 		ID: a.String() + " " + d.inst.Address, Action: a, Address: d.inst.Address,
 		Container: d.ct.Name, Index: d.inst.Index, Host: d.host, Name: d.inst.Name,
 		Reason: reason, Resources: requestOf(d.inst), DependsOn: []string{},
@@ -95,7 +122,7 @@ func (p *planning) newStep(d *decision, a Action, reason string) *Step {
 }
 
 // decide picks one instance's action from what exists and what is wanted.
-func (p *planning) decide(d *decision, r *Resolved) {
+func (p *planning) decide(d *decision, r *resolvedAttrs) {
 	c := d.cur
 	switch {
 	case c != nil && c.hostKnown && !c.reachable && p.opts.Lost[c.host]:
@@ -103,7 +130,7 @@ func (p *planning) decide(d *decision, r *Resolved) {
 		s.FromHost = c.host
 		s.OldContainerID = "" // the lost host cannot be asked to remove it
 		p.created(d, s, r)
-		s.Changes = append([]AttrChange{{Path: "host", Before: strp(c.host), After: strp(d.host), ForcesReplacement: true}}, diffAttrs(oldAttrs(c), r.Attrs, true)...)
+		s.Changes = append([]AttrChange{{Path: "host", Before: strp(c.host), After: strp(d.host), ForcesReplacement: true}}, diffAttrs(oldAttrs(c), r.attrs, true)...)
 	case c != nil && c.hostKnown && !c.reachable:
 		return
 	case c == nil:
@@ -118,7 +145,7 @@ func (p *planning) decide(d *decision, r *Resolved) {
 			p.warn(fmt.Sprintf("%s was on host %s, which is no longer in the configuration: the old container there is left alone.", d.inst.Address, c.host))
 		}
 		p.created(d, s, r)
-		s.Changes = append([]AttrChange{{Path: "host", Before: strp(c.host), After: strp(d.host), ForcesReplacement: true}}, diffAttrs(oldAttrs(c), r.Attrs, true)...)
+		s.Changes = append([]AttrChange{{Path: "host", Before: strp(c.host), After: strp(d.host), ForcesReplacement: true}}, diffAttrs(oldAttrs(c), r.attrs, true)...)
 	case !c.exists():
 		s := p.newStep(d, Create, fmt.Sprintf("was removed from %s outside dockplan; re-created", c.host))
 		s.Drifted = true
@@ -143,11 +170,11 @@ func (p *planning) moveReason(d *decision) string {
 }
 
 // created fills what every step that makes a new container carries.
-func (p *planning) created(d *decision, s *Step, r *Resolved) {
+func (p *planning) created(d *decision, s *Step, r *resolvedAttrs) {
 	s.Image = d.inst.Image
 	s.Placement = d.note
 	if s.Action == Create {
-		s.Changes = diffAttrs(nil, r.Attrs, false)
+		s.Changes = r.createChanges()
 	}
 }
 
@@ -155,13 +182,13 @@ func (p *planning) created(d *decision, s *Step, r *Resolved) {
 // replace when a field that needs a re-create changed (by config hash),
 // update when only limits or the restart policy did, start when stopped,
 // adopt when the state did not know it, nothing otherwise.
-func (p *planning) decideExisting(d *decision, r *Resolved) {
+func (p *planning) decideExisting(d *decision, r *resolvedAttrs) {
 	c := d.cur
 	old := oldAttrs(c)
-	if !r.Known || r.Hash != c.hash() {
+	if !r.known || r.hash != c.hash() {
 		s := p.newStep(d, Replace, "")
 		s.Image = d.inst.Image
-		s.Changes = diffAttrs(old, r.Attrs, true)
+		s.Changes = diffAttrs(old, r.attrs, true)
 		s.ForcedBy = forcedBy(s.Changes, old == nil)
 		s.Reason = "forces replacement: " + strings.Join(s.ForcedBy, ", ")
 		s.CreateBeforeDestroy = !hasFixedPort(d.inst)
@@ -169,7 +196,7 @@ func (p *planning) decideExisting(d *decision, r *Resolved) {
 	}
 	var changes []AttrChange
 	if old != nil {
-		changes = diffAttrs(old, r.Attrs, false)
+		changes = diffAttrs(old, r.attrs, false)
 	} else if cpu, mem := c.found.Resources.MilliCPU, c.found.Resources.MemoryBytes; c.running() && (cpu != requestOf(d.inst).MilliCPU || mem != requestOf(d.inst).MemoryBytes) {
 		// Limits are known only for running containers (the probe inspects
 		// those); a stopped one the state does not know is started below.
@@ -281,7 +308,7 @@ func (p *planning) deleteLeftovers(left []leftover) {
 			continue
 		}
 		addr := c.addr
-		if addr == "" || (c.stateInst == nil && p.decisions[addr] != nil) {
+		if addr == "" || (c.stateInst == nil && p.isDesired(addr)) {
 			addr = nameOf(c)
 		}
 		s := &Step{ID: "delete " + addr + " " + c.host, Action: Delete, Address: addr, Host: c.host, FromHost: c.host,

@@ -19,7 +19,7 @@ func (p *planning) finish() {
 		if !hs.reachable {
 			hp.After = hp.Before
 		}
-		hp.Fingerprint = Fingerprint(p.snap.Host(hs.name))
+		hp.Fingerprint = Fingerprint(p.hostFacts[hs.name])
 		p.plan.Hosts = append(p.plan.Hosts, hp)
 	}
 }

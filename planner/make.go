@@ -46,10 +46,25 @@ type planning struct {
 	opts      Options
 	hosts     map[string]*hostState
 	hostOrder []*hostState
-	world     *World
-	decisions map[string]*decision
-	order     []*decision
-	plan      *Plan
+	spreads   map[*hclspec.Container]*spread
+	// heapItems is placeBatch's heap array, kept for the next batch.
+	heapItems []scored
+	// hostFacts and containers look up snap's hosts and cfg's containers
+	// by name (the first of a name, as snap.Host and cfg.Container do)
+	// without a scan per instance.
+	hostFacts  map[string]*probe.HostFacts
+	containers map[string]*hclspec.Container
+	world      *World
+	// order holds a decision for every instance, in configuration order;
+	// a container's start there is firstDecision.
+	order         []*decision
+	firstDecision map[*hclspec.Container]int
+	// desired holds every address in order, built on first use.
+	desired map[string]bool
+	plan    *Plan
+	// steps and notes hold the plan's instance steps and placement notes.
+	steps slab[Step]
+	notes slab[PlacementNote]
 	// dupDeletes maps an instance address to the delete steps of duplicate
 	// containers claiming it.
 	dupDeletes map[string][]string
@@ -63,14 +78,26 @@ func Make(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, opts Optio
 		st = state.New(cfg.Project, "")
 	}
 	p := &planning{cfg: cfg, snap: snap, st: st, opts: opts, hosts: map[string]*hostState{},
-		world: NewWorld(), decisions: map[string]*decision{}, dupDeletes: map[string][]string{}}
+		hostFacts: map[string]*probe.HostFacts{}, containers: map[string]*hclspec.Container{},
+		spreads: map[*hclspec.Container]*spread{}, world: NewWorld(), firstDecision: map[*hclspec.Container]int{}, dupDeletes: map[string][]string{}}
 	p.plan = &Plan{FormatVersion: PlanFormatVersion, Project: cfg.Project, Refreshed: opts.Refreshed,
 		StateLineage: st.Lineage, StateSerial: st.Serial, Steps: []*Step{}, Warnings: []string{}}
+	for _, hf := range snap.Hosts {
+		if p.hostFacts[hf.Name] == nil {
+			p.hostFacts[hf.Name] = hf
+		}
+	}
+	for _, ct := range cfg.Containers {
+		if p.containers[ct.Name] == nil {
+			p.containers[ct.Name] = ct
+		}
+	}
 	for _, h := range cfg.Hosts {
-		hs := newHostState(h, snap.Host(h.Name), opts.Refreshed)
+		hs := newHostState(h, p.hostFacts[h.Name], opts.Refreshed)
+		hs.order = len(p.hostOrder)
 		p.hosts[h.Name] = hs
 		p.hostOrder = append(p.hostOrder, hs)
-		if hf := snap.Host(h.Name); hf != nil {
+		if hf := p.hostFacts[h.Name]; hf != nil {
 			p.world.HostAddress[h.Name] = hf.ReachAddress
 			if !hf.Reachable && opts.Lost[h.Name] {
 				p.warn(fmt.Sprintf("Host %s has been unreachable too long: its instances are moved to other hosts (%s).", h.Name, hf.Error))
@@ -93,6 +120,9 @@ func Make(cfg *hclspec.Config, snap *probe.Snapshot, st *state.State, opts Optio
 	}
 	p.deleteLeftovers(left)
 	p.addPulls()
+	// Nothing below reads the decisions or the world: let them go before
+	// ordering allocates its own tables (a million decisions are 70 MB).
+	p.order, p.firstDecision, p.desired, p.world = nil, nil, nil, nil
 	if err := p.orderSteps(); err != nil {
 		return nil, err
 	}
@@ -116,14 +146,22 @@ func (p *planning) releaseLeftovers(left []leftover) {
 // and marks the others for placement. Existing instances are visited in
 // address order so the result does not depend on map order.
 func (p *planning) decideHosts(curs map[string]*current) {
-	for _, ct := range p.cfg.Containers {
-		for _, inst := range ct.Instances {
-			if p.opts.Destroy {
-				break
+	if !p.opts.Destroy {
+		n := 0
+		for _, ct := range p.cfg.Containers {
+			n += len(ct.Instances)
+		}
+		var decisions slab[decision]
+		p.order = make([]*decision, 0, n)
+		for _, ct := range p.cfg.Containers {
+			if _, ok := p.firstDecision[ct]; !ok {
+				p.firstDecision[ct] = len(p.order)
 			}
-			d := &decision{inst: inst, ct: ct, cur: curs[inst.Address]}
-			p.decisions[inst.Address] = d
-			p.order = append(p.order, d)
+			for _, inst := range ct.Instances {
+				d := decisions.new()
+				d.inst, d.ct, d.cur = inst, ct, curs[inst.Address]
+				p.order = append(p.order, d)
+			}
 		}
 	}
 	for _, d := range p.order {
@@ -147,33 +185,47 @@ func (p *planning) keepOrMove(d *decision) {
 	if hs != nil && c.exists() {
 		hs.release(c.found.Name, c.allocated())
 	}
-	if hs == nil || len(rulesReasons(hs, d.ct)) > 0 || len(fitReasons(hs, d.inst, d.ct, true)) > 0 {
+	sp := p.spreadOf(d.ct)
+	if hs == nil || len(rulesReasons(hs, d.ct)) > 0 || len(fitReasons(hs, d.inst, d.ct, sp, true)) > 0 {
 		d.place = true
 		return
 	}
 	d.host = c.host
-	hs.take(d.inst, requestOf(d.inst))
+	hs.take(d.inst, d.ct, sp)
+}
+
+// spreadOf returns where ct's instances are so far.
+func (p *planning) spreadOf(ct *hclspec.Container) *spread {
+	sp := p.spreads[ct]
+	if sp == nil {
+		sp = newSpread()
+		p.spreads[ct] = sp
+	}
+	return sp
+}
+
+// isDesired reports whether the configuration declares the address (and
+// the plan does not destroy it).
+func (p *planning) isDesired(addr string) bool {
+	if p.desired == nil {
+		p.desired = make(map[string]bool, len(p.order))
+		for _, d := range p.order {
+			p.desired[d.inst.Address] = true
+		}
+	}
+	return p.desired[addr]
 }
 
 // placeAll places every instance that needs a host, largest request first,
 // then by address.
 func (p *planning) placeAll() error {
-	var todo []*decision
+	todo := make([]*decision, 0, len(p.order))
 	for _, d := range p.order {
 		if d.place {
 			todo = append(todo, d)
 		}
 	}
-	sort.SliceStable(todo, func(i, j int) bool {
-		a, b := requestOf(todo[i].inst), requestOf(todo[j].inst)
-		if a.MemoryBytes != b.MemoryBytes {
-			return a.MemoryBytes > b.MemoryBytes
-		}
-		if a.MilliCPU != b.MilliCPU {
-			return a.MilliCPU > b.MilliCPU
-		}
-		return todo[i].inst.Address < todo[j].inst.Address
-	})
+	sortByRequest(todo)
 	var failures []PlaceFailure
 	for len(todo) > 0 {
 		n := batchLen(todo)

@@ -1,8 +1,10 @@
 package planner
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -19,14 +21,14 @@ func (p *planning) addPulls() {
 		if s.Action != Create && s.Action != Replace && s.Action != Move {
 			continue
 		}
-		hf := p.snap.Host(s.Host)
+		hf := p.hostFacts[s.Host]
 		if hf == nil || hf.Images[s.Image].Present {
 			continue
 		}
 		id := "pull " + s.Host + " " + s.Image
 		pull := pulls[id]
 		if pull == nil {
-			ct := p.cfg.Container(s.Container)
+			ct := p.containers[s.Container]
 			pull = &Step{ID: id, Action: Pull, Host: s.Host, Image: s.Image, ImageSource: ct.ImageSource,
 				Reason: fmt.Sprintf("%s lacks the image", s.Host), DependsOn: []string{}, Index: -1}
 			if ct.ImageSource == "local" {
@@ -46,12 +48,8 @@ func (p *planning) addPulls() {
 // (after they are healthy when they declare a health check); deletes go in
 // reverse dependency order, highest index first.
 func (p *planning) orderSteps() error {
-	byAddr := map[string][]*Step{}
 	byContainer := map[string][]*Step{}
 	for _, s := range p.plan.Steps {
-		if s.Address != "" {
-			byAddr[s.Address] = append(byAddr[s.Address], s)
-		}
 		if s.Container != "" {
 			byContainer[s.Container] = append(byContainer[s.Container], s)
 		}
@@ -78,12 +76,12 @@ func (p *planning) orderSteps() error {
 }
 
 func (p *planning) dependOnTargets(s *Step, byContainer map[string][]*Step) {
-	ct := p.cfg.Container(s.Container)
+	ct := p.containers[s.Container]
 	if ct == nil {
 		return
 	}
 	for _, dep := range ct.Deps {
-		dc := p.cfg.Container(dep)
+		dc := p.containers[dep]
 		for _, t := range byContainer[dep] {
 			if t.Action != Delete {
 				s.DependsOn = append(s.DependsOn, t.ID)
@@ -127,7 +125,99 @@ func (p *planning) deleteAfterDependents(s *Step, byContainer map[string][]*Step
 
 // topoSort orders steps so each follows its dependencies; among the steps
 // ready at once: pulls first, then deletes, then the rest, each by ID.
+//
+// When step IDs are unique (see topoSortSharedIDs otherwise), that
+// preference is a total order: the steps are sorted by it once, and the
+// ready set is a heap of positions in that order, which picks the same
+// step as a heap of the steps themselves, with integer compares.
 func (p *planning) topoSort() error {
+	steps := slices.Clone(p.plan.Steps)
+	sortSteps(steps)
+	for i := 1; i < len(steps); i++ {
+		if steps[i].ID == steps[i-1].ID {
+			return p.topoSortSharedIDs()
+		}
+	}
+	pos, err := positions(p.plan.Steps, steps)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		p.plan.Steps = steps // nothing waits for anything
+		return nil
+	}
+	indeg := make([]int32, len(steps))
+	next := map[int32][]int32{}
+	for i, s := range steps {
+		for _, dep := range s.DependsOn {
+			j := pos[dep]
+			indeg[i]++
+			next[j] = append(next[j], int32(i))
+		}
+	}
+	ready := &posHeap{}
+	for i := range steps {
+		if indeg[i] == 0 {
+			ready.items = append(ready.items, int32(i))
+		}
+	}
+	// ready.items is in increasing order, which is already a heap.
+	out := make([]*Step, 0, len(steps))
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int32)
+		out = append(out, steps[i])
+		for _, n := range next[i] {
+			indeg[n]--
+			if indeg[n] == 0 {
+				heap.Push(ready, n)
+			}
+		}
+	}
+	if len(out) != len(steps) {
+		var stuck []string
+		for i, s := range steps {
+			if indeg[i] > 0 {
+				stuck = append(stuck, s.ID)
+			}
+		}
+		sort.Strings(stuck)
+		return fmt.Errorf("the plan's steps depend on each other in a cycle: %s", strings.Join(stuck, ", "))
+	}
+	p.plan.Steps = out
+	return nil
+}
+
+// positions maps each step's ID to its position in sorted, and checks
+// that every dependency is a step (in plan order, so that the error names
+// the first step with an unknown one). It is empty when no step depends
+// on another.
+func positions(steps, sorted []*Step) (map[string]int32, error) {
+	var pos map[string]int32
+	for _, s := range steps {
+		if len(s.DependsOn) == 0 {
+			continue
+		}
+		if pos == nil {
+			pos = make(map[string]int32, len(sorted))
+			for j, t := range sorted {
+				pos[t.ID] = int32(j)
+			}
+		}
+		for _, dep := range s.DependsOn {
+			if _, ok := pos[dep]; !ok {
+				return nil, fmt.Errorf("step %q depends on unknown step %q", s.ID, dep)
+			}
+		}
+	}
+	return pos, nil
+}
+
+// topoSortSharedIDs is topoSort for a plan in which steps share an ID,
+// as the deletes of a record and a duplicate of one instance on one host
+// can: such steps are one node of the graph, as they always were here.
+// (The plan the applier gets is then wrong, or this reports a cycle; the
+// IDs should be made unique where the deletes are planned.)
+func (p *planning) topoSortSharedIDs() error {
 	byID := map[string]*Step{}
 	for _, s := range p.plan.Steps {
 		byID[s.ID] = s
@@ -174,11 +264,11 @@ func (p *planning) topoSort() error {
 	return nil
 }
 
-// stepHeap orders the steps ready to run by stepLess.
+// stepHeap orders steps by stepCompare.
 type stepHeap []*Step
 
 func (h stepHeap) Len() int           { return len(h) }
-func (h stepHeap) Less(i, j int) bool { return stepLess(h[i], h[j]) }
+func (h stepHeap) Less(i, j int) bool { return stepCompare(h[i], h[j]) < 0 }
 func (h stepHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *stepHeap) Push(x any)        { *h = append(*h, x.(*Step)) }
 func (h *stepHeap) Pop() any {
@@ -188,12 +278,26 @@ func (h *stepHeap) Pop() any {
 	return s
 }
 
-func stepLess(a, b *Step) bool {
-	ra, rb := actionRank(a.Action), actionRank(b.Action)
-	if ra != rb {
-		return ra < rb
+// posHeap holds the positions of the steps ready to run, lowest first.
+type posHeap struct{ items []int32 }
+
+func (h *posHeap) Len() int           { return len(h.items) }
+func (h *posHeap) Less(i, j int) bool { return h.items[i] < h.items[j] }
+func (h *posHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *posHeap) Push(x any)         { h.items = append(h.items, x.(int32)) }
+func (h *posHeap) Pop() any {
+	last := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return last
+}
+
+// stepCompare orders steps as topoSort prefers them among those ready:
+// pulls, then deletes, then the rest, each by ID.
+func stepCompare(a, b *Step) int {
+	if c := cmp.Compare(actionRank(a.Action), actionRank(b.Action)); c != 0 {
+		return c
 	}
-	return a.ID < b.ID
+	return strings.Compare(a.ID, b.ID)
 }
 
 func actionRank(a Action) int {

@@ -17,7 +17,9 @@ const sameContainerPenalty = 0.25
 // hostState is one host while placing: what it can hold and what this plan
 // has put on it so far.
 type hostState struct {
-	name      string
+	name string
+	// order is the host's position in the configuration.
+	order     int
 	reachable bool
 	// capacityKnown is false offline for a host without a capacity block.
 	capacityKnown bool
@@ -27,10 +29,22 @@ type hostState struct {
 	allocated     Resources
 	// ports maps "proto/port" to the holders of that host port.
 	ports map[string][]portHolder
-	// counts maps a container name to its instances on the host.
-	counts map[string]int
-	// instances maps a container name to the addresses on the host.
-	instances map[string][]string
+}
+
+// spread is where one container's instances are placed so far in the
+// plan. It is kept per container, not per host: placing a batch looks up
+// one container on every host, and that container's map is small and at
+// hand where a map on each host would be another cache miss.
+type spread struct {
+	// on counts the container's instances on each host that has one.
+	on map[*hostState]int
+	// addrs lists them, only for a container with distinct_hosts (a
+	// refusal names them).
+	addrs map[*hostState][]string
+}
+
+func newSpread() *spread {
+	return &spread{on: map[*hostState]int{}, addrs: map[*hostState][]string{}}
 }
 
 type portHolder struct {
@@ -39,8 +53,7 @@ type portHolder struct {
 
 func newHostState(h *hclspec.Host, hf *probe.HostFacts, refreshed bool) *hostState {
 	hs := &hostState{
-		name: h.Name, labels: h.Labels, ports: map[string][]portHolder{},
-		counts: map[string]int{}, instances: map[string][]string{}, capacityKnown: true,
+		name: h.Name, labels: h.Labels, ports: map[string][]portHolder{}, capacityKnown: true,
 	}
 	if hf == nil {
 		return hs
@@ -90,11 +103,13 @@ func (hs *hostState) portTaken(p hclspec.Port) string {
 
 func (hs *hostState) free() Resources { return hs.capacity.sub(hs.allocated) }
 
-// take records an instance on the host.
-func (hs *hostState) take(inst *hclspec.Instance, req Resources) {
-	hs.allocated = hs.allocated.add(req)
-	hs.counts[inst.Container]++
-	hs.instances[inst.Container] = append(hs.instances[inst.Container], inst.Address)
+// take records an instance of ct on the host; sp is ct's spread.
+func (hs *hostState) take(inst *hclspec.Instance, ct *hclspec.Container, sp *spread) {
+	hs.allocated = hs.allocated.add(requestOf(inst))
+	sp.on[hs]++
+	if ct.Placement.DistinctHosts {
+		sp.addrs[hs] = append(sp.addrs[hs], inst.Address)
+	}
 	for _, p := range inst.Ports {
 		if p.HostPort > 0 {
 			hs.addPort(p.HostIP, p.HostPort, p.Protocol, inst.Name)
@@ -136,8 +151,8 @@ func rulesReasons(hs *hostState, ct *hclspec.Container) []string {
 // port is taken, or distinct_hosts forbids a second instance.
 //
 // keeping is set for an instance that already runs on the host: offline,
-// a host without a capacity block keeps what it has.
-func fitReasons(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container, keeping bool) []string {
+// a host without a capacity block keeps what it has. sp is ct's spread.
+func fitReasons(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container, sp *spread, keeping bool) []string {
 	if !hs.reachable {
 		return []string{"unreachable"}
 	}
@@ -163,23 +178,23 @@ func fitReasons(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container, ke
 			reasons = append(reasons, fmt.Sprintf("port %d/%s (taken by %s)", p.HostPort, p.Protocol, holder))
 		}
 	}
-	if ct.Placement.DistinctHosts && hs.counts[ct.Name] > 0 {
-		reasons = append(reasons, fmt.Sprintf("distinct_hosts (%s is there)", strings.Join(hs.instances[ct.Name], ", ")))
+	if ct.Placement.DistinctHosts && sp.on[hs] > 0 {
+		reasons = append(reasons, fmt.Sprintf("distinct_hosts (%s is there)", strings.Join(sp.addrs[hs], ", ")))
 	}
 	return reasons
 }
 
 // score rates a feasible host: spread prefers the most left free after
-// placing, binpack the least; both lose sameContainerPenalty for each
-// instance of the container already there.
-func score(hs *hostState, inst *hclspec.Instance, strategy hclspec.Strategy) float64 {
+// placing, binpack the least; both lose sameContainerPenalty for each of
+// the n instances of the container already there.
+func score(hs *hostState, inst *hclspec.Instance, strategy hclspec.Strategy, n int) float64 {
 	after := hs.free().sub(requestOf(inst))
 	freeFrac := (frac(after.MilliCPU, hs.capacity.MilliCPU) + frac(after.MemoryBytes, hs.capacity.MemoryBytes)) / 2
 	s := freeFrac
 	if strategy == hclspec.Binpack {
 		s = 1 - freeFrac
 	}
-	s -= sameContainerPenalty * float64(hs.counts[inst.Container])
+	s -= sameContainerPenalty * float64(n)
 	return math.Round(s*1e6) / 1e6
 }
 
@@ -225,7 +240,7 @@ const maxNotedRejections = 16
 // choose runs the filter chain on every host, then the scorer on those
 // that pass, and returns the best host (ties by name) with a note saying
 // why, or the rejections (every host, every reason) when no host fits.
-func choose(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) (*hostState, *PlacementNote, []Rejection) {
+func choose(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container, sp *spread) (*hostState, *PlacementNote, []Rejection) {
 	var best, second *hostState
 	var bestScore, secondScore float64
 	rejectedCount := 0
@@ -233,11 +248,12 @@ func choose(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) (
 		return b == nil || sa > sb || (sa == sb && a.name < b.name)
 	}
 	for _, hs := range hosts {
-		if !feasible(hs, inst, ct) {
+		n := sp.on[hs]
+		if !feasible(hs, inst, ct, n) {
 			rejectedCount++
 			continue
 		}
-		sc := score(hs, inst, ct.Placement.Strategy)
+		sc := score(hs, inst, ct.Placement.Strategy, n)
 		switch {
 		case better(hs, sc, best, bestScore):
 			second, secondScore = best, bestScore
@@ -247,11 +263,11 @@ func choose(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) (
 		}
 	}
 	if best == nil {
-		return nil, nil, rejections(hosts, inst, ct)
+		return nil, nil, rejections(hosts, inst, ct, sp)
 	}
 	note := &PlacementNote{Strategy: ct.Placement.Strategy.String(), Score: bestScore, RejectedCount: rejectedCount}
 	if rejectedCount > 0 && rejectedCount <= maxNotedRejections {
-		note.Rejected = rejections(hosts, inst, ct)
+		note.Rejected = rejections(hosts, inst, ct, sp)
 	}
 	if second != nil {
 		note.RunnerUp, note.RunnerUpScore = second.name, secondScore
@@ -260,18 +276,19 @@ func choose(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) (
 }
 
 // rejections lists every host that refuses the instance, with every reason.
-func rejections(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container) []Rejection {
+func rejections(hosts []*hostState, inst *hclspec.Instance, ct *hclspec.Container, sp *spread) []Rejection {
 	var out []Rejection
 	for _, hs := range hosts {
-		if reasons := append(rulesReasons(hs, ct), fitReasons(hs, inst, ct, false)...); len(reasons) > 0 {
+		if reasons := append(rulesReasons(hs, ct), fitReasons(hs, inst, ct, sp, false)...); len(reasons) > 0 {
 			out = append(out, Rejection{Host: hs.name, Reasons: reasons})
 		}
 	}
 	return out
 }
 
-// feasible is the filter chain without the words: the fast path.
-func feasible(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container) bool {
+// feasible is the filter chain without the words: the fast path. n is the
+// number of ct's instances on the host.
+func feasible(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container, n int) bool {
 	if !hs.reachable || !hs.capacityKnown {
 		return false
 	}
@@ -287,7 +304,7 @@ func feasible(hs *hostState, inst *hclspec.Instance, ct *hclspec.Container) bool
 	if req.MilliCPU > free.MilliCPU || req.MemoryBytes > free.MemoryBytes {
 		return false
 	}
-	if ct.Placement.DistinctHosts && hs.counts[ct.Name] > 0 {
+	if ct.Placement.DistinctHosts && n > 0 {
 		return false
 	}
 	for _, p := range inst.Ports {

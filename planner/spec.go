@@ -11,6 +11,7 @@ import (
 
 	"github.com/dockplan/dockplan/engine"
 	"github.com/dockplan/dockplan/hclspec"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -85,37 +86,70 @@ func (r *Resolved) SensitivePaths() []string {
 // and what w knows: deferred expressions are evaluated again, links become
 // environment variables and /etc/hosts entries.
 func Resolve(cfg *hclspec.Config, inst *hclspec.Instance, w *World) (*Resolved, error) {
+	vals, err := evalDeferred(inst, func() *hcl.EvalContext {
+		return cfg.EvalContext(inst, cfg.ContainerValuesOf(deferredRefs(inst), w.values))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resolveValues(cfg, cfg.Container(inst.Container), inst, w, vals), nil
+}
+
+// deferredValues are an instance's env, labels, command and entrypoint,
+// evaluated: the inputs of Resolve that expressions compute.
+type deferredValues [4]cty.Value
+
+var deferredNames = [4]string{"env", "labels", "command", "entrypoint"}
+
+func deferredOf(inst *hclspec.Instance) [4]hclspec.Deferred {
+	return [4]hclspec.Deferred{inst.Env, inst.Labels, inst.Command, inst.Entrypoint}
+}
+
+// deferredRefs are the containers an instance's deferred attributes name.
+func deferredRefs(inst *hclspec.Instance) []string {
 	var refs []string
-	for _, d := range []hclspec.Deferred{inst.Env, inst.Labels, inst.Command, inst.Entrypoint} {
+	for _, d := range deferredOf(inst) {
 		refs = append(refs, d.Refs...)
 	}
-	ctx := cfg.EvalContext(inst, cfg.ContainerValuesOf(refs, w.values))
+	return refs
+}
+
+// evalDeferred evaluates an instance's deferred attributes. ctx is called
+// only when one of them has an expression: an attribute the configuration
+// leaves out keeps its decoded value, and building the context would cost
+// more than the rest of Resolve.
+func evalDeferred(inst *hclspec.Instance, ctx func() *hcl.EvalContext) (deferredValues, error) {
+	var vals deferredValues
+	var ectx *hcl.EvalContext
+	for i, d := range deferredOf(inst) {
+		if d.Expr == nil {
+			vals[i] = d.Value
+			continue
+		}
+		if ectx == nil {
+			ectx = ctx()
+		}
+		val, diags := d.Eval(ectx)
+		if diags.HasErrors() {
+			return vals, fmt.Errorf("%s: %s: %s", inst.Address, deferredNames[i], diags.Error())
+		}
+		vals[i] = val
+	}
+	return vals, nil
+}
+
+// resolveValues is Resolve once the deferred attributes are evaluated.
+func resolveValues(cfg *hclspec.Config, ct *hclspec.Container, inst *hclspec.Instance, w *World, vals deferredValues) *Resolved {
 	unknown, sensitive := map[string]bool{}, map[string]bool{}
 	spec := engine.ContainerSpec{
 		Name: inst.Name, Image: inst.Image, User: inst.User, WorkingDir: inst.WorkingDir,
 		Hostname: inst.Hostname, Labels: map[string]string{},
 	}
 	env := map[string]string{}
-	for _, d := range []struct {
-		name string
-		def  hclspec.Deferred
-	}{{"env", inst.Env}, {"labels", inst.Labels}, {"command", inst.Command}, {"entrypoint", inst.Entrypoint}} {
-		val, diags := d.def.Eval(ctx)
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("%s: %s: %s", inst.Address, d.name, diags.Error())
-		}
-		switch d.name {
-		case "env":
-			flattenMap(val, "env.", env, unknown, sensitive)
-		case "labels":
-			flattenMap(val, "labels.", spec.Labels, unknown, sensitive)
-		case "command":
-			spec.Cmd = flattenList(val, "command", unknown, sensitive)
-		case "entrypoint":
-			spec.Entrypoint = flattenList(val, "entrypoint", unknown, sensitive)
-		}
-	}
-	ct := cfg.Container(inst.Container)
+	flattenMap(vals[0], "env.", env, unknown, sensitive)
+	flattenMap(vals[1], "labels.", spec.Labels, unknown, sensitive)
+	spec.Cmd = flattenList(vals[2], "command", unknown, sensitive)
+	spec.Entrypoint = flattenList(vals[3], "entrypoint", unknown, sensitive)
 	linkEnv(cfg, ct, w, env, unknown, &spec)
 	for _, k := range sortedKeys(env) {
 		spec.Env = append(spec.Env, k+"="+env[k])
@@ -134,7 +168,7 @@ func Resolve(cfg *hclspec.Config, inst *hclspec.Instance, w *World) (*Resolved, 
 		r.Hash = HashAttrs(r.Attrs)
 		r.Spec.Labels[LabelConfigHash] = r.Hash
 	}
-	return r, nil
+	return r
 }
 
 func fillStatic(spec *engine.ContainerSpec, inst *hclspec.Instance, sensitive map[string]bool) {
