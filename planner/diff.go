@@ -301,6 +301,15 @@ func strp(s string) *string { return &s }
 // no longer declared; a state record whose container is already gone is
 // only forgotten.
 func (p *planning) deleteLeftovers(left []leftover) {
+	// The state's record of an instance no longer declared and a duplicate
+	// of it on the same host would both be "delete ADDR HOST": the
+	// duplicate, found second (records come first), goes by its name.
+	recorded := map[string]bool{}
+	for _, l := range left {
+		if l.cur.stateInst != nil {
+			recorded[l.cur.addr+" "+l.cur.host] = true
+		}
+	}
 	for _, l := range left {
 		c := l.cur
 		if c.hostKnown && !c.reachable {
@@ -308,7 +317,7 @@ func (p *planning) deleteLeftovers(left []leftover) {
 			continue
 		}
 		addr := c.addr
-		if addr == "" || (c.stateInst == nil && p.isDesired(addr)) {
+		if addr == "" || (c.stateInst == nil && (p.isDesired(addr) || recorded[addr+" "+c.host])) {
 			addr = nameOf(c)
 		}
 		s := &Step{ID: "delete " + addr + " " + c.host, Action: Delete, Address: addr, Host: c.host, FromHost: c.host,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dockplan/dockplan/planner"
+	"github.com/dockplan/dockplan/probe"
 )
 
 const lostConfig = `
@@ -119,5 +120,42 @@ func TestLostHostInstancesMove(t *testing.T) {
 	slices.Sort(deleted)
 	if !slices.Equal(deleted, names) {
 		t.Errorf("deleted on node2 %v, want the stale copies %v", deleted, names)
+	}
+}
+
+// TestDeleteOfUndeclaredInstanceAndItsDuplicate: an instance no longer
+// declared whose host also has a duplicate of it (a create-before-destroy
+// leftover under the temporary name) gets two delete steps with distinct
+// IDs, and the plan is made (it used to fail ordering them).
+func TestDeleteOfUndeclaredInstanceAndItsDuplicate(t *testing.T) {
+	cfg := load(t, lostConfig)
+	s := newSim(t, cfg)
+	s.apply(s.plan())
+	si := s.st.Instances["api[2]"]
+	hf := s.snap.Host(si.Host)
+	hf.Managed = append(hf.Managed, probe.ManagedContainer{ID: "dup", Name: si.Name + "-dockplan-next", Container: "api", Index: 2,
+		State: "running", Image: "shop/api:1"})
+	recount(s.snap)
+	fewer := load(t, strings.Replace(lostConfig, "count = 3\n  ports", "count = 2\n  ports", 1))
+	p, err := planner.Make(fewer, s.snap, s.st, planner.Options{Refreshed: true})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	ids := map[string]bool{}
+	var deletes []string
+	for _, st := range p.Steps {
+		if ids[st.ID] {
+			t.Errorf("two steps share the ID %q", st.ID)
+		}
+		ids[st.ID] = true
+		if st.Action == planner.Delete {
+			deletes = append(deletes, st.ID)
+		}
+	}
+	slices.Sort(deletes)
+	want := []string{"delete api[2] " + si.Host, "delete " + si.Name + "-dockplan-next " + si.Host}
+	slices.Sort(want)
+	if !slices.Equal(deletes, want) {
+		t.Errorf("deletes %q, want %q", deletes, want)
 	}
 }
