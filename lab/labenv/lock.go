@@ -17,6 +17,15 @@ const (
 	lockTimeout = 10 * time.Minute
 )
 
+// LockExclusive takes the lab's test lock exclusively, as RequireExclusive
+// does, for a program that is not a test (bench/reconcile measures on the
+// lab and injects Swarm into a host): it waits up to 10 minutes until no
+// test in any process uses the lab, keeps them waiting until release is
+// called, and fails when the lock stays held.
+func LockExclusive() (release func(), err error) {
+	return lockTests(true)
+}
+
 // lockTests takes the lab's test lock, shared or exclusive, and returns its
 // release.
 func lockTests(exclusive bool) (func(), error) {
