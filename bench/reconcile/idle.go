@@ -32,8 +32,10 @@ type procSample struct {
 	at time.Time
 	// cpuTicks is utime+stime, in clock ticks.
 	cpuTicks int64
-	// rss and hwm are VmRSS and VmHWM, in bytes.
-	rss, hwm int64
+	// rss and hwm are VmRSS and VmHWM, in bytes; anon and file split rss
+	// into the heap and stacks (RssAnon) and mapped files, mostly the
+	// binary itself (RssFile).
+	rss, hwm, anon, file int64
 }
 
 // idleMode applies -n small containers, runs the daemon with its default
@@ -143,6 +145,7 @@ func printIdle(r idleReport) {
 	fmt.Fprintf(w, "measured for\t%.1f s, %d samples of /proc/PID/status, one a second\n", wall.Seconds(), len(r.samples))
 	fmt.Fprintf(w, "RSS (VmRSS)\tmedian %.1f MiB, min %.1f MiB, max %.1f MiB; at ready %.1f MiB\n",
 		mib(rss[len(rss)/2]), mib(rss[0]), mib(rss[len(rss)-1]), mib(r.ready.rss))
+	fmt.Fprintf(w, "RSS at the end\t%.1f MiB anonymous (heap, stacks), %.1f MiB mapped files (the binary)\n", mib(last.anon), mib(last.file))
 	fmt.Fprintf(w, "peak RSS (VmHWM)\t%.1f MiB (includes start-up and the first listing)\n", mib(last.hwm))
 	fmt.Fprintf(w, "CPU (utime+stime)\t%.2f s in %.1f s = %.3f%% of one core\n", cpu, wall.Seconds(), 100*cpu/wall.Seconds())
 	fmt.Fprintf(w, "CPU before measuring\t%.2f s (start-up, first listing, settle)\n", float64(first.cpuTicks)/r.ticks)
@@ -192,6 +195,10 @@ func readProc(pid int) (procSample, error) {
 			s.rss = kb << 10
 		case "VmHWM":
 			s.hwm = kb << 10
+		case "RssAnon":
+			s.anon = kb << 10
+		case "RssFile":
+			s.file = kb << 10
 		}
 	}
 	return s, sc.Err()

@@ -13,6 +13,8 @@
 //     `docker rm -f` (re-created from the state). Every trial takes down
 //     another instance, so the daemon's crash-loop backoff (10 s after a
 //     second repair of one instance) never comes into play;
+//   - a floor: the program stops a container and starts it itself on the
+//     engine's die event, the least any restarter outside the engine needs;
 //   - the engine's own restart policy `always`, after a crash, and after
 //     `docker stop` (which it never undoes: the program waits 10 s and
 //     counts the restarts);
@@ -28,12 +30,15 @@
 // /proc/PID/status VmRSS every second and its utime+stime from
 // /proc/PID/stat at the start and end of -idle.
 //
-// It builds dockplan from the repository into a temporary folder, uses the
+// It builds dockplan from the repository into a temporary folder (or uses
+// -dockplan PATH), uses the
 // test image dockplan-testapp:dev already on every lab host (nothing is
 // pulled), holds the lab's test lock exclusively while it runs (it waits
 // for running lab tests, and fault tests wait for it), and removes every
 // container, service and project it made, also when interrupted.
-// Progress goes to stderr, the table to stdout.
+// -keep leaves that folder, with each project's daemon.log. Progress goes
+// to stderr, the table to stdout, with the load average at the start and
+// the end (the machine is shared).
 package main
 
 import (
