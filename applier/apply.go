@@ -96,6 +96,8 @@ type run struct {
 	res       *Result
 	errs      *multierror.Error
 	stopping  bool
+	// secrets are the sensitive values that errors must not show.
+	secrets *secrets
 }
 
 // Apply carries out plan on the engines, recording every completed step in
@@ -106,6 +108,7 @@ func Apply(ctx context.Context, cfg *hclspec.Config, plan *planner.Plan, st *sta
 	r := &run{ctx: ctx, cfg: cfg, plan: plan, st: st, opts: opts, world: worldFrom(st, plan, opts.HostAddress),
 		status: map[string]stepStatus{}, done: map[string]chan struct{}{}, sem: make(chan struct{}, opts.Parallelism),
 		hostSem: map[string]chan struct{}{}, res: &Result{}}
+	r.secrets = newSecrets(cfg, st)
 	r.instances = map[string]*hclspec.Instance{}
 	for _, inst := range cfg.Instances() {
 		r.instances[inst.Address] = inst
@@ -195,6 +198,12 @@ func (r *run) walk(s *planner.Step) {
 		return
 	}
 	defer r.release(s)
+	// A step may have waited for its slot (or its dependency's health)
+	// while a save failed: it must not start then.
+	if r.isStopping() {
+		r.skip(s, "the apply was stopped before this step started")
+		return
+	}
 	start := time.Now()
 	r.event(s, Started, start, "")
 	err := r.runStep(s, start)
@@ -272,6 +281,9 @@ func (r *run) skip(s *planner.Step, cause string) {
 }
 
 func (r *run) fail(s *planner.Step, err error, start time.Time) {
+	// A container's own output (a health check's) may quote a secret it
+	// was given.
+	err = r.secrets.redact(err)
 	r.mu.Lock()
 	r.status[s.ID] = failed
 	r.res.Failed = append(r.res.Failed, s.ID)
@@ -293,12 +305,16 @@ func (r *run) succeed(s *planner.Step, start time.Time) {
 
 // saveState bumps the serial and saves; called with r.mu held. A failed
 // save stops the apply from starting further steps: what was created is
-// still in memory and the caller reports the last good state.
+// still in memory and the caller reports the last good state. The serial
+// goes back to the stored one, so that a step in flight whose save comes
+// once the cause is gone (space freed) is written, not refused as a
+// conflict with another writer.
 func (r *run) saveState() error {
 	r.st.Serial++
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), time.Minute)
 	defer cancel()
 	if err := r.opts.Save(ctx, r.st); err != nil {
+		r.st.Serial--
 		r.stopping = true
 		if r.res.SaveErr == nil {
 			r.res.SaveErr = err

@@ -307,3 +307,74 @@ func TestCreateRemovesStrayFromLostCreate(t *testing.T) {
 		t.Errorf("web[1] recorded although its name belongs to another project's container")
 	}
 }
+
+// TestSaveFailureStartsNoQueuedStep: a step that waited for a slot while
+// a save failed does not start, and the serial stays the stored one.
+func TestSaveFailureStartsNoQueuedStep(t *testing.T) {
+	l := newLab(t, `
+project = "shop"
+host "node1" {
+  address        = "unix:///n1.sock"
+  public_address = "10.0.0.1"
+}
+container "worker" {
+  image = "shop/worker:1"
+  count = 4
+}
+`)
+	l.addImages("shop/worker:1")
+	p, _ := l.plan()
+	engines := map[string]engine.Engine{}
+	for name, f := range l.fakes {
+		engines[name] = f
+	}
+	var mu sync.Mutex
+	var started []string
+	res := applier.Apply(t.Context(), l.cfg, p, l.st, applier.Options{Engines: engines, Parallelism: 1,
+		HostAddress: map[string]string{"node1": "10.0.0.1"},
+		Save:        func(context.Context, *state.State) error { return errors.New("no space left on device") },
+		OnEvent: func(e applier.Event) {
+			if e.Phase == applier.Started {
+				mu.Lock()
+				started = append(started, e.StepID)
+				mu.Unlock()
+			}
+		}})
+	if len(started) != 1 || len(res.Failed) != 1 || len(res.Done) != 0 || len(res.Skipped) != len(p.Steps)-1 {
+		t.Fatalf("started %v, done %v, failed %v, skipped %v; want one step started (and failed on its save), every other skipped",
+			started, res.Done, res.Failed, res.Skipped)
+	}
+	if l.st.Serial != 0 {
+		t.Errorf("serial %d after failed saves, want 0 (nothing was stored)", l.st.Serial)
+	}
+}
+
+// TestStepErrorsHideSecrets: a step error that quotes a sensitive value
+// (as a health check's output may) shows it neither in the failed event
+// nor in the result's error.
+func TestStepErrorsHideSecrets(t *testing.T) {
+	const secret = "CANARY-s3cr3t-7f2a"
+	l := newLab(t, shop+`
+variable "token" {
+  type      = string
+  sensitive = true
+  default   = "`+secret+`"
+}
+container "worker" {
+  image = "shop/web:1"
+  env   = { AUTH = "Bearer ${var.token}" }
+}
+`)
+	l.addImages("postgres:16", "shop/api:1", "shop/web:1")
+	p, snap := l.plan()
+	for _, f := range l.fakes {
+		f.Fail(enginefake.MethodCreateContainer, errors.New("the engine says: token "+secret+" is bad, header Bearer "+secret))
+	}
+	res := l.apply(p, snap)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "header (sensitive value)") {
+		t.Fatalf("apply error = %v, want the header hidden as a whole", res.Err)
+	}
+	if strings.Contains(res.Err.Error(), "s3cr3t") {
+		t.Errorf("the apply error shows the secret: %v", res.Err)
+	}
+}

@@ -112,6 +112,7 @@ func (r *run) resolve(addr string) (*hclspec.Instance, *planner.Resolved, error)
 		}
 		return nil, nil, fmt.Errorf("values still unknown at apply time: %s (a link target has no address: give its host a public_address)", strings.Join(unknown, ", "))
 	}
+	r.secrets.addResolved(res)
 	return inst, res, nil
 }
 

@@ -263,12 +263,46 @@ func (a *applyRun) checkSaved(ctx context.Context, sp *planner.SavedPlan, name s
 	if a.st.Serial == 0 && len(a.st.Instances) == 0 {
 		lineage = sp.Plan.StateLineage
 	}
-	if stale := planner.Staleness(sp.Plan, lineage, a.st.Serial, a.snap); len(stale) > 0 {
+	stale := planner.Staleness(sp.Plan, lineage, a.st.Serial, a.snap)
+	stale = append(stale, roomTaken(sp.Plan, a.snap)...)
+	if len(stale) > 0 {
 		return &exitError{code: ExitError, msg: fmt.Sprintf("the saved plan %s is stale, so nothing was applied:\n  - %s\nMake a new plan with dockplan plan -out %s.",
 			name, strings.Join(stale, "\n  - "), name)}
 	}
 	a.plan = sp.Plan
 	return nil
+}
+
+// roomTaken lists the hosts where what a saved plan adds no longer fits,
+// because other containers took the room it counted on since it was made
+// (the project's own containers are in the fingerprint). A change that
+// still fits does not make the plan stale: on a shared host that happens
+// all the time.
+func roomTaken(plan *planner.Plan, snap *probe.Snapshot) []string {
+	var out []string
+	for _, hp := range plan.Hosts {
+		hf := snap.Host(hp.Name)
+		if !hp.Reachable || !plan.Refreshed || hf == nil || !hf.Reachable {
+			continue // Staleness reports a host that stopped answering
+		}
+		for _, r := range []struct {
+			what                 string
+			before, after, limit int64 // as planned
+			allocated, capacity  int64 // now
+			format               func(int64) string
+		}{
+			{"CPU", hp.Before.MilliCPU, hp.After.MilliCPU, hp.Capacity.MilliCPU, hf.Allocated.MilliCPU, hf.Capacity.MilliCPU, hclspec.FormatMilliCPU},
+			{"memory", hp.Before.MemoryBytes, hp.After.MemoryBytes, hp.Capacity.MemoryBytes, hf.Allocated.MemoryBytes, hf.Capacity.MemoryBytes, hclspec.FormatBytes},
+		} {
+			adds := r.after - r.before
+			if adds <= 0 || r.allocated <= r.before || r.allocated+adds <= r.capacity {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s: the plan adds %s of %s there, but other containers took the room: %s free now, %s when planned",
+				hp.Name, r.format(adds), r.what, r.format(max(0, r.capacity-r.allocated)), r.format(max(0, r.limit-r.before))))
+		}
+	}
+	return out
 }
 
 func (a *applyRun) confirm() error {

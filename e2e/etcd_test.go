@@ -272,7 +272,7 @@ func waitEtcdHealthy(t *testing.T, c *etcdtest.Cluster) {
 // lost and the next apply converges.
 func TestEtcdMemberLossDuringApply(t *testing.T) {
 	l := labenv.RequireHosts(t, 3)
-	e := newEtcdLab(t, l, "e2eeq", etcdTiersConfig("one", 2))
+	e := newEtcdLab(t, l, "e2eeq", tiersConfig("one", 2))
 
 	run := e.launch("apply", "-auto-approve")
 	if !run.waitLine("ing... [", 1, 2*time.Minute) {
@@ -284,7 +284,7 @@ func TestEtcdMemberLossDuringApply(t *testing.T) {
 	if out, code := run.wait(3 * time.Minute); code != 0 || !strings.Contains(out, "Apply complete! 4 created") {
 		t.Fatalf("the apply with the etcd leader killed exited %d:\n%s", code, out)
 	}
-	e.checkReality(etcdTiersCounted)
+	e.checkReality(tiersCounted)
 	if out, code := e.run("plan", "-detailed-exitcode"); code != 0 {
 		t.Fatalf("plan with one member down exited %d, want 0:\n%s", code, out)
 	}
@@ -292,7 +292,7 @@ func TestEtcdMemberLossDuringApply(t *testing.T) {
 	waitEtcdHealthy(t, e.c)
 
 	// Replace everything, and take the quorum away after the first step.
-	e.write(e.stateSrc(etcdTiersConfig("two", 2)))
+	e.write(e.stateSrc(tiersConfig("two", 2)))
 	run = e.launch("apply", "-auto-approve")
 	if !run.waitLine(": Replacement complete", 1, 2*time.Minute) {
 		out, code := run.wait(time.Minute)
@@ -326,7 +326,7 @@ func TestEtcdMemberLossDuringApply(t *testing.T) {
 	if out, code := e.run("plan", "-detailed-exitcode"); code != 0 {
 		t.Fatalf("plan after the converging apply exited %d, want 0:\n%s", code, out)
 	}
-	e.checkReality(etcdTiersCounted)
+	e.checkReality(tiersCounted)
 	for _, c := range e.labelledContainers() {
 		if !strings.Contains(inspectEnv(t, l, c), "SETTING=two\n") {
 			t.Errorf("%s on %s does not have SETTING=two", c.name, c.host)
@@ -511,62 +511,3 @@ func hostsOf(st *state.State) map[string]bool {
 	}
 	return out
 }
-
-// etcdTiersConfig is a small three-tier configuration: db, apis instances of
-// api linked to db, and web linked to api, each tier ordered after the one
-// before it. Only db declares a health check (every second: checks are
-// `runc exec`s, which cost the lab's two cores dearly), so api waits
-// until db is healthy. setting is in every container's env: changing it
-// replaces everything.
-func etcdTiersConfig(setting string, apis int) string {
-	return fmt.Sprintf(`
-container "db" {
-  image        = "dockplan-testapp:dev"
-  image_source = "local"
-  ports        = ["8080"]
-  env = {
-    SETTING = %[1]q
-  }
-  resources {
-    cpu    = 0.05
-    memory = "32MiB"
-  }
-  health {
-    command  = ["CMD", "/testapp", "-healthcheck"]
-    interval = "1s"
-    retries  = 3
-  }
-}
-
-container "api" {
-  image        = "dockplan-testapp:dev"
-  image_source = "local"
-  count        = %[2]d
-  ports        = ["8080"]
-  env = {
-    SETTING = %[1]q
-  }
-  link "db" {}
-  resources {
-    cpu    = 0.05
-    memory = "32MiB"
-  }
-}
-
-container "web" {
-  image        = "dockplan-testapp:dev"
-  image_source = "local"
-  env = {
-    SETTING = %[1]q
-  }
-  link "api" {}
-  resources {
-    cpu    = 0.05
-    memory = "32MiB"
-  }
-}
-`, setting, apis)
-}
-
-// etcdTiersCounted names the container of etcdTiersConfig declared with count.
-var etcdTiersCounted = map[string]bool{"api": true}
