@@ -180,6 +180,7 @@ func absurdAmountCases() []badInputCase {
 		cfgCase("zero cpu", badConfig{extra: `resources { cpu = 0 }`}, extraLine, "Invalid CPU amount"),
 		cfgCase("absurd cpu", badConfig{extra: `resources { cpu = 1e9 }`}, extraLine, "Invalid CPU amount", "1024"),
 		cfgCase("cpu finer than a millicore", badConfig{extra: `resources { cpu = 0.0001 }`}, extraLine, "Invalid CPU amount", "thousandth"),
+		cfgCase("cpu below Docker's minimum", badConfig{extra: `resources { cpu = 0.005 }`}, extraLine, "Invalid CPU amount", "minimum of 0.01"),
 		cfgCase("zero memory", badConfig{extra: `resources { memory = "0" }`}, extraLine, "Invalid memory size", "more than zero"),
 		cfgCase("absurd memory", badConfig{extra: `resources { memory = "999999TiB" }`}, extraLine, "Invalid memory size", "64TiB"),
 		cfgCase("memory below Docker's minimum", badConfig{extra: `resources { memory = "1MiB" }`}, extraLine, "Invalid memory size"),

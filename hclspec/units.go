@@ -14,6 +14,10 @@ import (
 const (
 	// MaxCount is the largest count a container may declare.
 	MaxCount = 1000
+	// MinMilliCPU is Docker's smallest CPU limit (0.01 cores): below it the
+	// CFS quota would be under the kernel's 1ms minimum and runc refuses to
+	// start the container.
+	MinMilliCPU = 10
 	// MaxMilliCPU is the largest CPU amount (1024 cores).
 	MaxMilliCPU = 1024 * 1000
 	// MinMemoryBytes is Docker's smallest memory limit (6 MiB).
@@ -84,22 +88,55 @@ func CheckMemory(n int64) error {
 }
 
 // CPUToMilli converts a number of cores to millicores, refusing fractions
-// finer than a thousandth and values outside (0, 1024].
+// finer than a thousandth and values outside [0.01, 1024].
 func CPUToMilli(cores *big.Float) (int64, error) {
-	// cty numbers are binary floats: 0.001 is not exact. Round to a
-	// millionth of a core in decimal first, then demand whole millicores.
+	milli, err := coresToMilli(cores)
+	if err != nil {
+		return 0, err
+	}
+	if milli <= 0 {
+		return 0, fmt.Errorf("CPU must be more than zero cores (fractions such as 0.5 are allowed)")
+	}
+	if milli < MinMilliCPU {
+		return 0, fmt.Errorf("%s cores is below Docker's minimum of 0.01 cores", cores.Text('g', -1))
+	}
+	if milli > MaxMilliCPU {
+		return 0, fmt.Errorf("%s cores is more than the 1024 any host could have", cores.Text('g', -1))
+	}
+	return milli, nil
+}
+
+// coresToMilli converts cores to whole millicores, or says why it cannot;
+// it gives 0 for anything not above zero and MaxMilliCPU+1 for anything
+// above the maximum.
+// cty numbers are binary floats: 0.001 is not exact. A value within a
+// billionth of a millicore of a whole one is that one (the common case,
+// done in float64); anything else is rounded to a millionth of a core in
+// decimal, as written, and must then be whole millicores.
+func coresToMilli(cores *big.Float) (int64, error) {
+	if f, _ := cores.Float64(); !math.IsInf(f, 0) && math.Abs(f) <= 2*MaxMilliCPU {
+		m := math.Round(f * 1000)
+		if math.Abs(f*1000-m) < 1e-9 {
+			return int64(min(max(m, 0), MaxMilliCPU+1)), nil
+		}
+	}
+	return coresToMilliDecimal(cores)
+}
+
+// coresToMilliDecimal is coresToMilli in decimal arithmetic, for every
+// value.
+func coresToMilliDecimal(cores *big.Float) (int64, error) {
 	r, _ := new(big.Rat).SetString(cores.Text('f', 6))
 	if r == nil {
 		return 0, fmt.Errorf("%s is not a CPU amount", cores.Text('g', -1))
 	}
 	milli := new(big.Rat).Mul(r, big.NewRat(1000, 1))
-	if milli.Sign() <= 0 {
-		return 0, fmt.Errorf("CPU must be more than zero cores (fractions such as 0.5 are allowed)")
-	}
-	if milli.Cmp(big.NewRat(MaxMilliCPU, 1)) > 0 {
-		return 0, fmt.Errorf("%s cores is more than the 1024 any host could have", cores.Text('g', -1))
-	}
-	if !milli.IsInt() {
+	switch {
+	case milli.Sign() <= 0:
+		return 0, nil
+	case milli.Cmp(big.NewRat(MaxMilliCPU, 1)) > 0:
+		return MaxMilliCPU + 1, nil
+	case !milli.IsInt():
 		return 0, fmt.Errorf("%s cores is finer than a thousandth of a core", cores.Text('g', -1))
 	}
 	return milli.Num().Int64(), nil

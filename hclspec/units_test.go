@@ -48,8 +48,14 @@ func TestCPUToMilli(t *testing.T) {
 	}{
 		{name: "half", cores: "0.5", want: 500},
 		{name: "whole", cores: "4", want: 4000},
-		{name: "thousandth", cores: "0.001", want: 1},
-		{name: "too fine", cores: "0.0005", err: true},
+		{name: "hundredth", cores: "0.01", want: 10},
+		{name: "thousandths", cores: "0.125", want: 125},
+		{name: "below docker's minimum", cores: "0.001", err: true},
+		{name: "too fine", cores: "0.0105", err: true},
+		{name: "too fine, near a whole millicore", cores: "0.0100006", err: true},
+		{name: "rounds to a millionth", cores: "0.0100000004", want: 10},
+		{name: "tiny negative", cores: "-0.0000001", err: true},
+		{name: "huge", cores: "1e300", err: true},
 		{name: "zero", cores: "0", err: true},
 		{name: "negative", cores: "-1", err: true},
 		{name: "absurd", cores: "5000", err: true},
@@ -206,4 +212,39 @@ func TestFormat(t *testing.T) {
 	if got := FormatMilliCPU(1500); got != "1.5" {
 		t.Errorf("FormatMilliCPU = %q", got)
 	}
+}
+
+// TestCPUToMilliPaths: the float64 path gives what the decimal one gives,
+// for every thousandth up to 4 cores and for values near them.
+func TestCPUToMilliPaths(t *testing.T) {
+	for m := int64(-10); m <= 4000; m++ {
+		for _, d := range []float64{0, 1e-12, -1e-12, 4e-7, 6e-7, 0.0004} {
+			f := big.NewFloat(float64(m)/1000 + d)
+			got, gotErr := coresToMilli(f)
+			want, wantErr := coresToMilliDecimal(f)
+			if got != want || (gotErr != nil) != (wantErr != nil) {
+				t.Fatalf("%s cores: float path %d, %v; decimal path %d, %v", f.Text('g', -1), got, gotErr, want, wantErr)
+			}
+		}
+	}
+}
+
+// BenchmarkCPUToMilli compares the float64 path taken for whole
+// millicores with the decimal one (the only one before).
+func BenchmarkCPUToMilli(b *testing.B) {
+	f := big.NewFloat(0.25)
+	b.Run("float", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := coresToMilli(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decimal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := coresToMilliDecimal(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
