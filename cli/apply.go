@@ -203,11 +203,7 @@ func (a *applyRun) lock(ctx context.Context) (func(), error) {
 	if a.opts.destroy {
 		op = "destroy"
 	}
-	lctx, cancel := context.WithTimeout(ctx, max(a.opts.lockTimeout, 100*time.Millisecond))
-	defer cancel()
-	info := state.NewLockInfo(op)
-	info.Version = Version
-	id, err := a.backend.Lock(lctx, info)
+	id, err := a.backend.lock(ctx, op, a.opts.lockTimeout, a.s.Err)
 	if err != nil {
 		return nil, &exitError{code: ExitError, msg: err.Error()}
 	}

@@ -204,9 +204,7 @@ func runStateRm(ctx context.Context, opts *stateOptions, addrs []string, s Strea
 		return err
 	}
 	defer b.Close()
-	lctx, cancel := context.WithTimeout(ctx, max(opts.lockTimeout, 100*time.Millisecond))
-	id, err := b.Lock(lctx, state.NewLockInfo("state rm"))
-	cancel()
+	id, err := b.lock(ctx, "state rm", opts.lockTimeout, s.Err)
 	if err != nil {
 		return &exitError{code: ExitError, msg: err.Error()}
 	}

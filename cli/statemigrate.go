@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -85,7 +86,7 @@ func runStateMigrate(cmd *cobra.Command, opts *migrateOptions, s Streams) error 
 		return err
 	}
 	defer m.close(s)
-	unlock, err := m.lockBoth(ctx, opts.lockTimeout)
+	unlock, err := m.lockBoth(ctx, opts.lockTimeout, s.Err)
 	if err != nil {
 		return err
 	}
@@ -186,14 +187,10 @@ func (o *migrateOptions) etcdSide(cmd *cobra.Command, block *hclspec.StateConfig
 }
 
 // lockBoth takes the source's lock, then the destination's, each waiting
-// up to timeout, and returns their release.
-func (m *migration) lockBoth(ctx context.Context, timeout time.Duration) (func(Streams), error) {
+// up to timeout (saying so on w), and returns their release.
+func (m *migration) lockBoth(ctx context.Context, timeout time.Duration, w io.Writer) (func(Streams), error) {
 	lock := func(b *backend) (string, error) {
-		lctx, cancel := context.WithTimeout(ctx, max(timeout, 100*time.Millisecond))
-		defer cancel()
-		info := state.NewLockInfo("state migrate")
-		info.Version = Version
-		id, err := b.Lock(lctx, info)
+		id, err := b.lock(ctx, "state migrate", timeout, w)
 		if err != nil {
 			return "", &exitError{code: ExitError, msg: fmt.Sprintf("%v\nNothing was migrated.", err)}
 		}
