@@ -126,16 +126,18 @@ func (p *planning) deleteAfterDependents(s *Step, byContainer map[string][]*Step
 // topoSort orders steps so each follows its dependencies; among the steps
 // ready at once: pulls first, then deletes, then the rest, each by ID.
 //
-// When step IDs are unique (see topoSortSharedIDs otherwise), that
-// preference is a total order: the steps are sorted by it once, and the
-// ready set is a heap of positions in that order, which picks the same
-// step as a heap of the steps themselves, with integer compares.
+// Step IDs are unique, so that preference is a total order: the steps are
+// sorted by it once, and the ready set is a heap of positions in that
+// order, which picks the same step as a heap of the steps themselves, with
+// integer compares.
 func (p *planning) topoSort() error {
 	steps := slices.Clone(p.plan.Steps)
 	sortSteps(steps)
 	for i := 1; i < len(steps); i++ {
 		if steps[i].ID == steps[i-1].ID {
-			return p.topoSortSharedIDs()
+			// The applier tracks steps by ID: two with one ID would be
+			// one node of the graph and a wrong apply.
+			return fmt.Errorf("internal error: two steps of the plan have the ID %q; this is a dockplan bug, please report it with the configuration and the state", steps[i].ID)
 		}
 	}
 	pos, err := positions(p.plan.Steps, steps)
@@ -210,72 +212,6 @@ func positions(steps, sorted []*Step) (map[string]int32, error) {
 		}
 	}
 	return pos, nil
-}
-
-// topoSortSharedIDs is topoSort for a plan in which steps share an ID,
-// as the deletes of a record and a duplicate of one instance on one host
-// can: such steps are one node of the graph, as they always were here.
-// (The plan the applier gets is then wrong, or this reports a cycle; the
-// IDs should be made unique where the deletes are planned.)
-func (p *planning) topoSortSharedIDs() error {
-	byID := map[string]*Step{}
-	for _, s := range p.plan.Steps {
-		byID[s.ID] = s
-	}
-	indeg := map[string]int{}
-	next := map[string][]string{}
-	for _, s := range p.plan.Steps {
-		for _, dep := range s.DependsOn {
-			if byID[dep] == nil {
-				return fmt.Errorf("step %q depends on unknown step %q", s.ID, dep)
-			}
-			indeg[s.ID]++
-			next[dep] = append(next[dep], s.ID)
-		}
-	}
-	ready := &stepHeap{}
-	for _, s := range p.plan.Steps {
-		if indeg[s.ID] == 0 {
-			heap.Push(ready, s)
-		}
-	}
-	out := make([]*Step, 0, len(p.plan.Steps))
-	for ready.Len() > 0 {
-		s := heap.Pop(ready).(*Step)
-		out = append(out, s)
-		for _, n := range next[s.ID] {
-			indeg[n]--
-			if indeg[n] == 0 {
-				heap.Push(ready, byID[n])
-			}
-		}
-	}
-	if len(out) != len(p.plan.Steps) {
-		var stuck []string
-		for _, s := range p.plan.Steps {
-			if indeg[s.ID] > 0 {
-				stuck = append(stuck, s.ID)
-			}
-		}
-		sort.Strings(stuck)
-		return fmt.Errorf("the plan's steps depend on each other in a cycle: %s", strings.Join(stuck, ", "))
-	}
-	p.plan.Steps = out
-	return nil
-}
-
-// stepHeap orders steps by stepCompare.
-type stepHeap []*Step
-
-func (h stepHeap) Len() int           { return len(h) }
-func (h stepHeap) Less(i, j int) bool { return stepCompare(h[i], h[j]) < 0 }
-func (h stepHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *stepHeap) Push(x any)        { *h = append(*h, x.(*Step)) }
-func (h *stepHeap) Pop() any {
-	old := *h
-	s := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return s
 }
 
 // posHeap holds the positions of the steps ready to run, lowest first.

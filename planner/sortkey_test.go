@@ -53,3 +53,17 @@ func stepIDs(steps []*Step) []string {
 	}
 	return out
 }
+
+// TestTopoSortRefusesSharedIDs: steps that share an ID are a planner bug,
+// reported as one, never ordered as a single node.
+func TestTopoSortRefusesSharedIDs(t *testing.T) {
+	p := &planning{plan: &Plan{Steps: []*Step{
+		{ID: "delete.app[0]", Action: Delete},
+		{ID: "delete.app[0]", Action: Delete},
+		{ID: "create.web[0]", Action: Create, DependsOn: []string{"delete.app[0]"}},
+	}}}
+	err := p.topoSort()
+	if err == nil || !strings.Contains(err.Error(), `internal error: two steps of the plan have the ID "delete.app[0]"`) {
+		t.Fatalf("topoSort = %v, want the shared ID reported", err)
+	}
+}
