@@ -14,7 +14,6 @@ import (
 	"github.com/dockplan/dockplan/engine"
 	"github.com/dockplan/dockplan/hclspec"
 	"github.com/dockplan/dockplan/planner"
-	"github.com/dockplan/dockplan/probe"
 	"github.com/dockplan/dockplan/state"
 )
 
@@ -28,13 +27,9 @@ func (a *applyRun) apply(ctx context.Context) error {
 	if local != nil {
 		defer local.Close()
 	}
-	addrs := map[string]string{}
-	for _, hf := range a.snap.Hosts {
-		addrs[hf.Name] = hf.ReachAddress
-	}
 	start := time.Now()
 	res := applier.Apply(ctx, a.cfg, a.plan, a.st, applier.Options{
-		Engines: engines, Local: local, HostAddress: addrs, Parallelism: a.opts.parallelism,
+		Engines: engines, Local: local, HostAddress: reachAddresses(a.snap), Parallelism: a.opts.parallelism,
 		Save:         func(ctx context.Context, st *state.State) error { return a.backend.Save(ctx, st) },
 		OnEvent:      a.out.event,
 		RegistryAuth: applier.DockerConfigAuth(a.s.Environ),
@@ -95,25 +90,8 @@ func (a *applyRun) dialHosts(ctx context.Context) (map[string]engine.Engine, fun
 			}
 		}
 	}
-	engines := map[string]engine.Engine{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, h := range a.cfg.Hosts {
-		if !need[h.Name] {
-			continue
-		}
-		wg.Go(func() {
-			eng, err := engine.Dial(ctx, probe.Endpoint(h, a.opts.probeTimeout))
-			if err != nil {
-				fmt.Fprintf(a.s.Err, "Warning: %v\n", err)
-				return
-			}
-			mu.Lock()
-			engines[h.Name] = eng
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	engines := dialHosts(ctx, a.cfg.Hosts, func(h *hclspec.Host) bool { return need[h.Name] }, a.opts.probeTimeout,
+		func(_ *hclspec.Host, err error) { fmt.Fprintf(a.s.Err, "Warning: %v\n", err) })
 	return engines, func() {
 		for _, e := range engines {
 			e.Close()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/dockplan/dockplan/applier"
 	"github.com/dockplan/dockplan/engine"
@@ -66,7 +65,12 @@ func (rs *rescheduler) reschedule(ctx context.Context, st *state.State, lost []s
 		return st, nil
 	}
 	rs.log.Info("moving instances", "plan", summaryWords(plan.Summary))
-	engines := rs.dialReachable(ctx, cfg, snap)
+	engines := dialHosts(ctx, cfg.Hosts, func(h *hclspec.Host) bool {
+		hf := snap.Host(h.Name)
+		return hf != nil && hf.Reachable
+	}, rs.opts.probeTimeout, func(h *hclspec.Host, err error) {
+		rs.log.Warn("cannot connect", "host", h.Name, "error", err.Error())
+	})
 	defer func() {
 		for _, e := range engines {
 			e.Close()
@@ -82,12 +86,8 @@ func (rs *rescheduler) reschedule(ctx context.Context, st *state.State, lost []s
 }
 
 func (rs *rescheduler) apply(ctx context.Context, cfg *hclspec.Config, plan *planner.Plan, st *state.State, snap *probe.Snapshot, engines map[string]engine.Engine, local engine.Engine) error {
-	addrs := map[string]string{}
-	for _, hf := range snap.Hosts {
-		addrs[hf.Name] = hf.ReachAddress
-	}
 	res := applier.Apply(ctx, cfg, plan, st, applier.Options{
-		Engines: engines, Local: local, HostAddress: addrs, Parallelism: applier.DefaultParallelism,
+		Engines: engines, Local: local, HostAddress: reachAddresses(snap), Parallelism: applier.DefaultParallelism,
 		Save:         rs.backend.Save,
 		OnEvent:      rs.event,
 		RegistryAuth: applier.DockerConfigAuth(rs.s.Environ),
@@ -117,30 +117,6 @@ func (rs *rescheduler) event(e applier.Event) {
 	case applier.Skipped:
 		rs.log.Warn("step skipped", "step", e.StepID, "address", who, "error", e.Err)
 	}
-}
-
-// dialReachable connects to every host the probe reached.
-func (rs *rescheduler) dialReachable(ctx context.Context, cfg *hclspec.Config, snap *probe.Snapshot) map[string]engine.Engine {
-	engines := map[string]engine.Engine{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, h := range cfg.Hosts {
-		if hf := snap.Host(h.Name); hf == nil || !hf.Reachable {
-			continue
-		}
-		wg.Go(func() {
-			eng, err := engine.Dial(ctx, probe.Endpoint(h, rs.opts.probeTimeout))
-			if err != nil {
-				rs.log.Warn("cannot connect", "host", h.Name, "error", err.Error())
-				return
-			}
-			mu.Lock()
-			engines[h.Name] = eng
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return engines
 }
 
 // summaryWords says what a plan does in words: "1 to move, 2 to replace".

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/dockplan/dockplan/engine"
+	"github.com/dockplan/dockplan/hclspec"
+	"github.com/dockplan/dockplan/probe"
+)
+
+// dialHosts connects to the hosts want chooses, all at once. A host that
+// fails to connect gets no engine (its steps then fail naming it) and is
+// passed to warn.
+func dialHosts(ctx context.Context, hosts []*hclspec.Host, want func(*hclspec.Host) bool, timeout time.Duration, warn func(*hclspec.Host, error)) map[string]engine.Engine {
+	engines := map[string]engine.Engine{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		if !want(h) {
+			continue
+		}
+		wg.Go(func() {
+			eng, err := engine.Dial(ctx, probe.Endpoint(h, timeout))
+			if err != nil {
+				warn(h, err)
+				return
+			}
+			mu.Lock()
+			engines[h.Name] = eng
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return engines
+}
+
+// reachAddresses maps each probed host to where others reach its ports.
+func reachAddresses(snap *probe.Snapshot) map[string]string {
+	addrs := map[string]string{}
+	for _, hf := range snap.Hosts {
+		addrs[hf.Name] = hf.ReachAddress
+	}
+	return addrs
+}
