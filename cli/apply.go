@@ -134,9 +134,9 @@ func runApply(ctx context.Context, opts *applyOptions, planFile string, s Stream
 		if saved, err = readSavedPlan(planFile); err != nil {
 			return err
 		}
-		err = a.loadSavedConfig(saved)
+		err = a.loadSavedConfig(ctx, saved)
 	} else {
-		a.cfg, err = loadConfig(opts.global, opts.vars, s)
+		a.cfg, err = loadConfig(ctx, opts.global, opts.vars, s)
 	}
 	if err != nil {
 		return err
@@ -180,12 +180,12 @@ func runApply(ctx context.Context, opts *applyOptions, planFile string, s Stream
 	return a.apply(ctx)
 }
 
-func (a *applyRun) loadSavedConfig(sp *planner.SavedPlan) error {
+func (a *applyRun) loadSavedConfig(ctx context.Context, sp *planner.SavedPlan) error {
 	vals, err := sp.Values()
 	if err != nil {
 		return &exitError{code: ExitError, msg: err.Error()}
 	}
-	cfg, files, diags := hclspec.LoadSources(".", sp.Sources(), hclspec.LoadOptions{Values: vals, Environ: sp.Environ})
+	cfg, files, diags := hclspec.LoadSources(".", sp.Sources(), hclspec.LoadOptions{Values: vals, Environ: sp.Environ, Context: ctx})
 	if err := render.Diagnostics(a.s.Err, diags, files, render.TextOptions{Color: a.opts.global.color(a.s.ErrIsTerminal)}); err != nil {
 		return err
 	}

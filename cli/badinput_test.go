@@ -189,6 +189,14 @@ func absurdAmountCases() []badInputCase {
 		cfgCase("overflowing count", badConfig{count: `count = 1e400`}, 14, "Invalid number"),
 		cfgCase("negative retries", badConfig{extra: "health {\n    command = [\"CMD\", \"true\"]\n    retries = -1\n  }"}, extraLine+2, "Value out of range"),
 		cfgCase("reserve as large as the capacity", badConfig{hostExtra: `reserve { cpu = 2 }`}, 3, "Reserve exceeds capacity"),
+		// Expressions that would build values too large to hold: each
+		// used to end with Go's "fatal error: out of memory".
+		cfgCase("setproduct of a billion", badConfig{extra: `labels = { n = length(setproduct(range(1024), range(1024), range(1024))) }`}, extraLine,
+			`Call to function "setproduct" failed`, "would make 1073741824 elements"),
+		cfgCase("indent by 100 billion", badConfig{extra: `labels = { n = indent(99999999999, "a\nb") }`}, extraLine,
+			`Call to function "indent" failed`, "more than the 64MiB"),
+		cfgCase("join of a gigabyte", badConfig{extra: `labels = { n = join("", [for i in range(100): format("%0999999d", i)]) }`}, extraLine,
+			`Call to function "join" failed`, "the arguments of join()"),
 	}
 }
 

@@ -49,7 +49,7 @@ func runHosts(ctx context.Context, opts *hostsOptions, s Streams) error {
 	if opts.probeTimeout <= 0 {
 		return &exitError{code: ExitError, msg: fmt.Sprintf("-probe-timeout=%s must be more than zero, such as 10s", opts.probeTimeout)}
 	}
-	cfg, err := loadConfig(opts.global, opts.vars, s)
+	cfg, err := loadConfig(ctx, opts.global, opts.vars, s)
 	if err != nil {
 		return err
 	}
@@ -70,8 +70,8 @@ func runHosts(ctx context.Context, opts *hostsOptions, s Streams) error {
 
 // loadConfig decodes the configuration in the working directory, printing
 // its diagnostics (warnings too) on stderr.
-func loadConfig(g *globalOptions, vars varFlags, s Streams) (*hclspec.Config, error) {
-	cfg, files, diags := hclspec.Load(".", vars.loadOptions(s.Environ))
+func loadConfig(ctx context.Context, g *globalOptions, vars varFlags, s Streams) (*hclspec.Config, error) {
+	cfg, files, diags := hclspec.Load(".", vars.loadOptions(ctx, s.Environ))
 	if err := render.Diagnostics(s.Err, diags, files, render.TextOptions{Color: g.color(s.ErrIsTerminal)}); err != nil {
 		return nil, err
 	}

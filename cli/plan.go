@@ -73,7 +73,7 @@ func runPlan(ctx context.Context, opts *planOptions, s Streams) error {
 	if opts.probeTimeout <= 0 {
 		return &exitError{code: ExitError, msg: fmt.Sprintf("-probe-timeout=%s must be more than zero, such as 10s", opts.probeTimeout)}
 	}
-	cfg, err := loadConfig(opts.global, opts.vars, s)
+	cfg, err := loadConfig(ctx, opts.global, opts.vars, s)
 	if err != nil {
 		return err
 	}

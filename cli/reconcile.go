@@ -118,13 +118,13 @@ func runReconcile(ctx context.Context, opts *reconcileOptions, s Streams) error 
 	if err := opts.check(); err != nil {
 		return &exitError{code: ExitError, msg: err.Error()}
 	}
-	cfg, err := loadConfig(opts.global, opts.vars, s)
+	cfg, err := loadConfig(ctx, opts.global, opts.vars, s)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(opts.logFormat, s)
 	book := &hostBook{endpoints: hostEndpoints(cfg, opts.probeTimeout), reload: func() (map[string]engine.Endpoint, error) {
-		cfg, _, diags := hclspec.Load(".", opts.vars.loadOptions(s.Environ))
+		cfg, _, diags := hclspec.Load(".", opts.vars.loadOptions(ctx, s.Environ))
 		if diags.HasErrors() {
 			return nil, diags
 		}

@@ -30,7 +30,7 @@ type rescheduler struct {
 }
 
 func (rs *rescheduler) reschedule(ctx context.Context, st *state.State, lost []string) (*state.State, error) {
-	cfg, _, diags := hclspec.Load(".", rs.opts.vars.loadOptions(rs.s.Environ))
+	cfg, _, diags := hclspec.Load(".", rs.opts.vars.loadOptions(ctx, rs.s.Environ))
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("the configuration does not load, so nothing was moved: %s", diags.Error())
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+
 	"fmt"
 
 	"github.com/dockplan/dockplan/hclspec"
@@ -27,15 +29,15 @@ file, line, column and source. It contacts no Docker host.`,
   dockplan validate -var api_replicas=5 -var-file prod.hcl
   dockplan -chdir=examples/three-tier validate -json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runValidate(opts, s) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runValidate(cmd.Context(), opts, s) },
 	}
 	opts.vars.register(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the result as JSON")
 	return cmd
 }
 
-func runValidate(opts *validateOptions, s Streams) error {
-	_, files, diags := hclspec.Load(".", opts.vars.loadOptions(s.Environ))
+func runValidate(ctx context.Context, opts *validateOptions, s Streams) error {
+	_, files, diags := hclspec.Load(".", opts.vars.loadOptions(ctx, s.Environ))
 	if opts.json {
 		if err := render.Validate(s.Out, diags, files); err != nil {
 			return err

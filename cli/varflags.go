@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"github.com/dockplan/dockplan/hclspec"
 	"github.com/spf13/pflag"
 )
@@ -17,6 +18,6 @@ func (v *varFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&v.varFiles, "var-file", nil, "read variables from an HCL `FILE` (repeatable; later files win)")
 }
 
-func (v *varFlags) loadOptions(environ []string) hclspec.LoadOptions {
-	return hclspec.LoadOptions{Vars: v.vars, VarFiles: v.varFiles, Environ: environ}
+func (v *varFlags) loadOptions(ctx context.Context, environ []string) hclspec.LoadOptions {
+	return hclspec.LoadOptions{Vars: v.vars, VarFiles: v.varFiles, Environ: environ, Context: ctx}
 }

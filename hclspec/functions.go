@@ -28,8 +28,9 @@ type funcTable map[string]function.Function
 
 // FunctionNames lists the functions configurations may call, sorted.
 func FunctionNames() []string {
-	names := make([]string, 0, len(functions(".")))
-	for n := range functions(".") {
+	table := functions(".", &budget{})
+	names := make([]string, 0, len(table))
+	for n := range table {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -40,7 +41,7 @@ func FunctionNames() []string {
 // Terraform's names, plus file() relative to dir, base64 encoding,
 // sensitive()/nonsensitive(), and try()/can(). Clock and random functions
 // are left out on purpose: the same configuration must give the same plan.
-func functions(dir string) funcTable {
+func functions(dir string, b *budget) funcTable {
 	table := funcTable{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
 		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc,
@@ -79,7 +80,7 @@ func functions(dir string) funcTable {
 			// their parameter types); sensitive and nonsensitive never
 			// fail.
 		default:
-			table[name] = hideSensitiveErrors(f)
+			table[name] = hideSensitiveErrors(b.bounded(name, f))
 		}
 	}
 	return table

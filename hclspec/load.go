@@ -1,6 +1,7 @@
 package hclspec
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,12 @@ type LoadOptions struct {
 	// Values are exact variable values, as a saved plan restores them; they
 	// win over every other source. Their Source is "saved plan".
 	Values map[string]cty.Value
+	// Context, when set, gives up the decode when it ends (an interrupt):
+	// expressions that build huge values can take long.
+	Context context.Context
+	// EvalMemory is how much the heap may grow while the configuration is
+	// evaluated; 0 means DefaultEvalMemory.
+	EvalMemory int64
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -162,14 +169,26 @@ func LoadSources(dir string, srcs map[string][]byte, opts LoadOptions) (*Config,
 		}
 	}
 	d := &decoder{
-		cfg:  &Config{Dir: dir, Files: parser.Files(), Locals: map[string]cty.Value{}},
-		dir:  dir,
-		opts: opts,
+		cfg:    &Config{Dir: dir, Files: parser.Files(), Locals: map[string]cty.Value{}},
+		dir:    dir,
+		opts:   opts,
+		budget: &budget{},
 	}
 	if diags.HasErrors() {
 		return nil, d.cfg.Files, sortDiags(diags)
 	}
-	d.decode(hcl.MergeFiles(files))
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	limit := opts.EvalMemory
+	if limit <= 0 {
+		limit = DefaultEvalMemory
+	}
+	if gd := guard(ctx, d.budget, limit, func() { d.decode(hcl.MergeFiles(files)) }); gd != nil {
+		// The decode goroutine may still be running: nothing of d is used.
+		return nil, parser.Files(), gd
+	}
 	diags = append(diags, d.diags...)
 	if diags.HasErrors() {
 		return nil, d.cfg.Files, sortDiags(diags)
@@ -197,10 +216,11 @@ func sortDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 
 // decoder holds what one decode has learnt so far.
 type decoder struct {
-	cfg   *Config
-	dir   string
-	opts  LoadOptions
-	diags hcl.Diagnostics
+	cfg    *Config
+	dir    string
+	opts   LoadOptions
+	diags  hcl.Diagnostics
+	budget *budget
 
 	// localNames and containerNames are the declared names, known before
 	// their values so that references can be checked.
@@ -248,7 +268,7 @@ func (d *decoder) decode(body hcl.Body) {
 	if content == nil {
 		return
 	}
-	d.cfg.funcs = functions(d.dir)
+	d.cfg.funcs = functions(d.dir, d.budget)
 	if attr, ok := content.Attributes["project"]; ok {
 		d.decodeProject(attr)
 	} else {

@@ -137,7 +137,7 @@ func LoadState(dir string) (*StateConfig, map[string]*hcl.File, hcl.Diagnostics)
 		return nil, parser.Files(), sortDiags(diags)
 	}
 	d := &decoder{cfg: &Config{Dir: dir, Files: parser.Files()}, dir: dir}
-	d.cfg.funcs = functions(dir)
+	d.cfg.funcs = functions(dir, &budget{})
 	d.decodeState(blocks)
 	diags = append(diags, d.diags...)
 	if diags.HasErrors() {
