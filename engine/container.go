@@ -243,6 +243,14 @@ type ContainerSpec struct {
 	// StopTimeout is how long a stop waits before killing; zero means the
 	// engine's default (10s).
 	StopTimeout time.Duration
+	// ReadOnly mounts the root file system read-only; Init runs Docker's
+	// init as PID 1.
+	ReadOnly, Init bool `json:",omitempty"`
+	// CapAdd and CapDrop add and drop Linux capabilities ("NET_ADMIN").
+	CapAdd, CapDrop []string `json:",omitempty"`
+	// Tmpfs maps a path in the container to tmpfs mount options ("" for
+	// the defaults).
+	Tmpfs map[string]string `json:",omitempty"`
 }
 
 // ContainerSummary is a container as ListContainers reports it.

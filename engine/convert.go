@@ -33,14 +33,22 @@ func createConfig(spec ContainerSpec) (*container.Config, *container.HostConfig,
 		cfg.StopTimeout = &secs
 	}
 	host := &container.HostConfig{
-		PortBindings: bindings,
-		Mounts:       mountsToDocker(spec.Mounts),
-		Resources:    resourcesToDocker(spec.Resources),
-		ExtraHosts:   spec.ExtraHosts,
+		ReadonlyRootfs: spec.ReadOnly,
+		CapAdd:         spec.CapAdd,
+		CapDrop:        spec.CapDrop,
+		Tmpfs:          spec.Tmpfs,
+		PortBindings:   bindings,
+		Mounts:         mountsToDocker(spec.Mounts),
+		Resources:      resourcesToDocker(spec.Resources),
+		ExtraHosts:     spec.ExtraHosts,
 		RestartPolicy: container.RestartPolicy{
 			Name:              container.RestartPolicyMode(spec.Restart.Name.String()),
 			MaximumRetryCount: spec.Restart.MaxRetries,
 		},
+	}
+	if spec.Init {
+		init := true
+		host.Init = &init
 	}
 	var netCfg *network.NetworkingConfig
 	if spec.Network != "" {
@@ -294,6 +302,11 @@ func specFromInspect(r container.InspectResponse) ContainerSpec {
 		spec.Mounts = mountsFromDocker(hc)
 		spec.Resources = resourcesFromDocker(hc.Resources)
 		spec.ExtraHosts = hc.ExtraHosts
+		spec.ReadOnly, spec.Init = hc.ReadonlyRootfs, hc.Init != nil && *hc.Init
+		spec.CapAdd, spec.CapDrop = capsFromDocker(hc.CapAdd), capsFromDocker(hc.CapDrop)
+		if len(hc.Tmpfs) > 0 {
+			spec.Tmpfs = hc.Tmpfs
+		}
 		name, _ := ParseRestartPolicyName(string(hc.RestartPolicy.Name))
 		spec.Restart = RestartPolicy{Name: name, MaxRetries: hc.RestartPolicy.MaximumRetryCount}
 		if mode := string(hc.NetworkMode); mode != "" && mode != "default" && mode != "bridge" {
@@ -343,6 +356,16 @@ func labelsFromList(list []string) map[string]string {
 	for _, l := range list {
 		k, v, _ := strings.Cut(l, "=")
 		out[k] = v
+	}
+	return out
+}
+
+// capsFromDocker reads capability names back without the CAP_ prefix the
+// engine adds ("CAP_NET_ADMIN" → "NET_ADMIN"), as dockplan writes them.
+func capsFromDocker(caps []string) []string {
+	var out []string
+	for _, c := range caps {
+		out = append(out, strings.TrimPrefix(c, "CAP_"))
 	}
 	return out
 }

@@ -37,6 +37,10 @@ func TestSpecRoundTrip(t *testing.T) {
 		ExtraHosts:  []string{"db:10.0.0.2"},
 		Network:     "shop-net",
 		StopTimeout: 5 * time.Second,
+		ReadOnly:    true, Init: true,
+		CapAdd:  []string{"NET_BIND_SERVICE"},
+		CapDrop: []string{"ALL"},
+		Tmpfs:   map[string]string{"/run": "size=64m", "/tmp": ""},
 	}
 	cfg, hostCfg, netCfg := createConfig(spec)
 	if netCfg == nil || netCfg.EndpointsConfig["shop-net"] == nil {
@@ -200,6 +204,17 @@ func TestSpecJSONUsesDockerWords(t *testing.T) {
 	for _, word := range []string{`"Name":"unless-stopped"`, `"Type":"tmpfs"`} {
 		if !strings.Contains(string(data), word) {
 			t.Errorf("JSON %s lacks %s", data, word)
+		}
+	}
+	// Fields added later are left out when unset, so that states written
+	// before them read and write back the same.
+	var keys map[string]any
+	if err := json.Unmarshal(data, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ReadOnly", "Init", "CapAdd", "CapDrop", "Tmpfs"} {
+		if _, ok := keys[k]; ok {
+			t.Errorf("JSON %s holds %s although it is unset", data, k)
 		}
 	}
 	var back ContainerSpec

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -403,5 +404,70 @@ func TestListAllIncludesCreated(t *testing.T) {
 	all, err := eng.ListContainers(t.Context(), engine.ListOptions{Labels: labels, All: true})
 	if err != nil || len(all) != 1 || all[0].State != engine.StateCreated {
 		t.Errorf("all: %+v, %v; want one created", all, err)
+	}
+}
+
+// TestHardenedContainerRuns creates a container with a read-only root, an
+// init process, all capabilities dropped but one, and two tmpfs mounts,
+// starts it, reads the settings back, and checks them in the kernel's view
+// of its processes (the engine is on this machine).
+func TestHardenedContainerRuns(t *testing.T) {
+	eng := requireEngine(t)
+	project := testProject(t, eng)
+	spec := baseSpec(project, "hard")
+	spec.ReadOnly, spec.Init = true, true
+	spec.CapDrop = []string{"ALL"}
+	spec.CapAdd = []string{"NET_BIND_SERVICE"}
+	spec.Tmpfs = map[string]string{"/run": "size=8m,mode=1777", "/tmp": ""}
+	id, err := eng.CreateContainer(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	if err := eng.StartContainer(t.Context(), id); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
+	got, err := eng.InspectContainer(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := got.Spec
+	if got.State != engine.StateRunning || !s.ReadOnly || !s.Init || !slices.Equal(s.CapDrop, spec.CapDrop) ||
+		!slices.Equal(s.CapAdd, spec.CapAdd) || !maps.Equal(s.Tmpfs, spec.Tmpfs) {
+		t.Fatalf("inspect: state %v, spec %+v", got.State, s)
+	}
+	if got.Pid == 0 {
+		t.Fatal("no PID for a running container")
+	}
+	proc := func(name string) string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", got.Pid, name))
+		if err != nil {
+			t.Fatalf("the engine is not on this machine, or %v", err)
+		}
+		return string(b)
+	}
+	if comm := strings.TrimSpace(proc("comm")); comm != "docker-init" {
+		t.Errorf("PID 1 of the container is %q, want docker-init", comm)
+	}
+	// CAP_NET_BIND_SERVICE is bit 10.
+	if status := proc("status"); !strings.Contains(status, "CapBnd:\t0000000000000400") {
+		t.Errorf("bounding capabilities are not NET_BIND_SERVICE alone:\n%s", status)
+	}
+	var root, run, tmp bool
+	for _, line := range strings.Split(proc("mountinfo"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		switch f[4] {
+		case "/":
+			root = root || strings.HasPrefix(f[5], "ro")
+		case "/run":
+			run = strings.Contains(line, "tmpfs") && strings.Contains(line, "size=8192k")
+		case "/tmp":
+			tmp = strings.Contains(line, "tmpfs")
+		}
+	}
+	if !root || !run || !tmp {
+		t.Errorf("mounts: read-only root %v, /run tmpfs of 8MiB %v, /tmp tmpfs %v:\n%s", root, run, tmp, proc("mountinfo"))
 	}
 }

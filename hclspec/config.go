@@ -201,6 +201,13 @@ type Instance struct {
 	WorkingDir string
 	// StopTimeout is nil when not declared (the engine default applies).
 	StopTimeout *time.Duration
+	// ReadOnly mounts the root file system read-only; Init runs an init
+	// process (tini) as PID 1.
+	ReadOnly, Init bool
+	// CapAdd and CapDrop are capability names without CAP_, sorted.
+	CapAdd, CapDrop []string
+	// Tmpfs are tmpfs mounts, sorted by target.
+	Tmpfs []Tmpfs
 }
 
 // Deferred is an attribute value that may depend on values known only after

@@ -14,6 +14,7 @@ var containerSchema = &hcl.BodySchema{
 		{Name: "volumes"}, {Name: "restart"}, {Name: "command"}, {Name: "entrypoint"},
 		{Name: "user"}, {Name: "working_dir"}, {Name: "labels"}, {Name: "stop_timeout"},
 		{Name: "hostname"}, {Name: "depends_on"}, {Name: "image_source"},
+		{Name: "read_only"}, {Name: "init"}, {Name: "cap_add"}, {Name: "cap_drop"}, {Name: "tmpfs"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "resources"}, {Type: "placement"}, {Type: "health"},

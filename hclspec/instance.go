@@ -167,6 +167,9 @@ func (d *decoder) decodeInstance(decl *containerDecl, i int, ctx *hcl.EvalContex
 	for _, a := range attrsInOrder(decl.content.Attributes) {
 		ev.attr(a)
 	}
+	if a := decl.content.Attributes["tmpfs"]; a != nil {
+		ev.checkMountTargets(a.Expr.Range().Ptr())
+	}
 	for _, b := range decl.content.Blocks {
 		switch b.Type {
 		case "resources":
@@ -250,6 +253,16 @@ func (ev *instanceEval) attr(a *hcl.Attribute) {
 			}
 			inst.WorkingDir = s
 		}
+	case "read_only":
+		inst.ReadOnly, _ = d.toBool(a, val)
+	case "init":
+		inst.Init, _ = d.toBool(a, val)
+	case "cap_add":
+		inst.CapAdd = d.capabilityList(a, val)
+	case "cap_drop":
+		inst.CapDrop = d.capabilityList(a, val)
+	case "tmpfs":
+		ev.tmpfs(a, val)
 	case "hostname":
 		if s, ok := d.toString(a, val); ok {
 			if !hostnamePattern.MatchString(s) {

@@ -110,6 +110,10 @@ func sameDeclared(a, b *hclspec.Instance) bool {
 	if (a.StopTimeout == nil) != (b.StopTimeout == nil) || (a.StopTimeout != nil && *a.StopTimeout != *b.StopTimeout) {
 		return false
 	}
+	if a.ReadOnly != b.ReadOnly || a.Init != b.Init || !slices.Equal(a.CapAdd, b.CapAdd) || !slices.Equal(a.CapDrop, b.CapDrop) ||
+		!slices.Equal(a.Tmpfs, b.Tmpfs) {
+		return false
+	}
 	return sameHealth(a.Health, b.Health)
 }
 

@@ -188,6 +188,14 @@ func fillStatic(spec *engine.ContainerSpec, inst *hclspec.Instance, sensitive ma
 	if inst.StopTimeout != nil {
 		spec.StopTimeout = *inst.StopTimeout
 	}
+	spec.ReadOnly, spec.Init = inst.ReadOnly, inst.Init
+	spec.CapAdd, spec.CapDrop = inst.CapAdd, inst.CapDrop
+	for _, t := range inst.Tmpfs {
+		if spec.Tmpfs == nil {
+			spec.Tmpfs = map[string]string{}
+		}
+		spec.Tmpfs[t.Target] = t.Options
+	}
 	if h := inst.Health; h != nil {
 		cmd, marks := h.Command.UnmarkDeep()
 		if len(marks) > 0 {
@@ -367,6 +375,25 @@ func Flatten(spec engine.ContainerSpec, unknown, sensitive map[string]bool) []At
 	if spec.StopTimeout > 0 {
 		add("stop_timeout", spec.StopTimeout.String(), true)
 	}
+	// Absent when not declared, so that configurations written before
+	// these attributes existed keep their config hash.
+	for _, b := range []struct {
+		path string
+		on   bool
+	}{{"read_only", spec.ReadOnly}, {"init", spec.Init}} {
+		if b.on {
+			add(b.path, "true", true)
+		}
+	}
+	if len(spec.CapAdd) > 0 {
+		add("cap_add", quoteList(spec.CapAdd), true)
+	}
+	if len(spec.CapDrop) > 0 {
+		add("cap_drop", quoteList(spec.CapDrop), true)
+	}
+	if len(spec.Tmpfs) > 0 {
+		add("tmpfs", formatTmpfs(spec.Tmpfs), true)
+	}
 	res := spec.Resources
 	if cpu := res.MilliCPUs(); cpu > 0 {
 		add("resources.cpu", hclspec.FormatMilliCPU(cpu), false)
@@ -434,6 +461,18 @@ func formatMounts(mounts []engine.Mount) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+func formatTmpfs(tmpfs map[string]string) string {
+	var out []string
+	for _, target := range sortedKeys(tmpfs) {
+		s := target
+		if o := tmpfs[target]; o != "" {
+			s += ":" + o
+		}
+		out = append(out, fmt.Sprintf("%q", s))
+	}
+	return "[" + strings.Join(out, ", ") + "]"
 }
 
 func formatHealth(h *engine.Healthcheck) string {

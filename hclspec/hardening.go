@@ -1,0 +1,118 @@
+package hclspec
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Tmpfs is a tmpfs mount: Docker's --tmpfs TARGET:OPTIONS.
+type Tmpfs struct {
+	// Target is the absolute path inside the container.
+	Target string
+	// Options are mount options, "size=64m,mode=1777"; empty for the
+	// engine's defaults.
+	Options string
+}
+
+// capabilities are the Linux capabilities Docker 20.10 knows, without
+// their CAP_ prefix; "ALL" stands for every one.
+var capabilities = []string{
+	"ALL", "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE",
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL",
+	"LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE",
+	"NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN",
+	"SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO",
+	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM",
+}
+
+// ParseCapability normalises a capability name as Docker takes it
+// ("net_admin", "CAP_NET_ADMIN" → "NET_ADMIN") and checks it exists.
+func ParseCapability(s string) (string, error) {
+	c := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "CAP_")
+	if !slices.Contains(capabilities, c) {
+		return "", fmt.Errorf("%q is not a Linux capability; write one such as \"NET_ADMIN\" or \"NET_BIND_SERVICE\", or \"ALL\"", s)
+	}
+	return c, nil
+}
+
+// capabilityList decodes cap_add or cap_drop: capabilities, normalised,
+// without repeats, sorted.
+func (d *decoder) capabilityList(a *hcl.Attribute, val cty.Value) []string {
+	names, ok := d.toStringList(a, val)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		c, err := ParseCapability(n)
+		if err != nil {
+			d.errorf(a.Expr.Range().Ptr(), "Invalid capability", "%s: %s.", a.Name, err)
+			continue
+		}
+		if slices.Contains(out, c) {
+			d.errorf(a.Expr.Range().Ptr(), "Duplicate capability", "%s names %s twice.", a.Name, c)
+			continue
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var tmpfsOption = regexp.MustCompile(`^(ro|rw|noexec|exec|nosuid|suid|nodev|dev|size=[0-9]+[kmgKMG%]?|nr_inodes=[0-9]+[kmgKMG]?|mode=[0-7]{3,4}|uid=[0-9]+|gid=[0-9]+)$`)
+
+// ParseTmpfs parses "TARGET" or "TARGET:OPTIONS" (options as Docker's
+// --tmpfs and mount(8) take them: "size=64m,mode=1777,noexec").
+func ParseTmpfs(s string) (Tmpfs, error) {
+	target, opts, _ := strings.Cut(s, ":")
+	if !path.IsAbs(target) || path.Clean(target) != target || target == "/" {
+		return Tmpfs{}, fmt.Errorf("tmpfs %q: the target must be a clean absolute path other than /, such as \"/tmp\" or \"/run:size=64m\"", s)
+	}
+	if opts != "" {
+		for _, o := range strings.Split(opts, ",") {
+			if !tmpfsOption.MatchString(o) {
+				return Tmpfs{}, fmt.Errorf("tmpfs %q: %q is not a tmpfs option; use size=64m, mode=1777, uid=N, gid=N, nr_inodes=N, ro, noexec, nosuid or nodev", s, o)
+			}
+		}
+	}
+	return Tmpfs{Target: target, Options: opts}, nil
+}
+
+// tmpfs decodes the tmpfs attribute; a target may not also be a volume's.
+func (ev *instanceEval) tmpfs(a *hcl.Attribute, val cty.Value) {
+	d := ev.d
+	specs, ok := d.toStringList(a, val)
+	if !ok {
+		return
+	}
+	for _, s := range specs {
+		t, err := ParseTmpfs(s)
+		if err != nil {
+			d.errorf(a.Expr.Range().Ptr(), "Invalid tmpfs", "%s.", capitalize(err.Error()))
+			continue
+		}
+		if slices.ContainsFunc(ev.inst.Tmpfs, func(o Tmpfs) bool { return o.Target == t.Target }) {
+			d.errorf(a.Expr.Range().Ptr(), "Duplicate tmpfs target", "Two tmpfs mounts at %s.", t.Target)
+			continue
+		}
+		ev.inst.Tmpfs = append(ev.inst.Tmpfs, t)
+	}
+	slices.SortFunc(ev.inst.Tmpfs, func(x, y Tmpfs) int { return strings.Compare(x.Target, y.Target) })
+}
+
+// checkMountTargets refuses a tmpfs mounted where a volume is.
+func (ev *instanceEval) checkMountTargets(rng *hcl.Range) {
+	for _, t := range ev.inst.Tmpfs {
+		for _, v := range ev.inst.Volumes {
+			if v.Target == t.Target {
+				ev.d.errorf(rng, "Duplicate mount target", "A volume and a tmpfs both mount at %s; keep one.", t.Target)
+			}
+		}
+	}
+}
