@@ -58,7 +58,8 @@ func (s *secrets) addValue(v cty.Value) {
 }
 
 // addSpec adds the values of spec's env and labels at the sensitive paths
-// ("env.TOKEN", "labels.token"; "env" or "labels" for all of them).
+// ("env.TOKEN", "labels.token"; "env" or "labels" for all of them), and
+// the health check's words and the log options when those are sensitive.
 func (s *secrets) addSpec(spec engine.ContainerSpec, paths []string) {
 	sensitive := map[string]bool{}
 	for _, p := range paths {
@@ -72,6 +73,16 @@ func (s *secrets) addSpec(spec engine.ContainerSpec, paths []string) {
 	}
 	for k, v := range spec.Labels {
 		if sensitive["labels"] || sensitive["labels."+k] {
+			s.add(v)
+		}
+	}
+	if sensitive["logging"] {
+		for _, v := range spec.LogOptions {
+			s.add(v)
+		}
+	}
+	if sensitive["health"] && spec.Healthcheck != nil {
+		for _, v := range spec.Healthcheck.Test {
 			s.add(v)
 		}
 	}

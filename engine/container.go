@@ -251,6 +251,12 @@ type ContainerSpec struct {
 	// Tmpfs maps a path in the container to tmpfs mount options ("" for
 	// the defaults).
 	Tmpfs map[string]string `json:",omitempty"`
+	// ShmSize is /dev/shm's size in bytes; zero for the engine's default.
+	ShmSize int64 `json:",omitempty"`
+	// LogDriver and LogOptions choose the log driver; empty for the
+	// engine's default.
+	LogDriver  string            `json:",omitempty"`
+	LogOptions map[string]string `json:",omitempty"`
 }
 
 // ContainerSummary is a container as ListContainers reports it.

@@ -37,6 +37,8 @@ func createConfig(spec ContainerSpec) (*container.Config, *container.HostConfig,
 		CapAdd:         spec.CapAdd,
 		CapDrop:        spec.CapDrop,
 		Tmpfs:          spec.Tmpfs,
+		ShmSize:        spec.ShmSize,
+		LogConfig:      container.LogConfig{Type: spec.LogDriver, Config: spec.LogOptions},
 		PortBindings:   bindings,
 		Mounts:         mountsToDocker(spec.Mounts),
 		Resources:      resourcesToDocker(spec.Resources),
@@ -306,6 +308,10 @@ func specFromInspect(r container.InspectResponse) ContainerSpec {
 		spec.CapAdd, spec.CapDrop = capsFromDocker(hc.CapAdd), capsFromDocker(hc.CapDrop)
 		if len(hc.Tmpfs) > 0 {
 			spec.Tmpfs = hc.Tmpfs
+		}
+		spec.ShmSize, spec.LogDriver = hc.ShmSize, hc.LogConfig.Type
+		if len(hc.LogConfig.Config) > 0 {
+			spec.LogOptions = hc.LogConfig.Config
 		}
 		name, _ := ParseRestartPolicyName(string(hc.RestartPolicy.Name))
 		spec.Restart = RestartPolicy{Name: name, MaxRetries: hc.RestartPolicy.MaximumRetryCount}

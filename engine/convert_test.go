@@ -41,6 +41,8 @@ func TestSpecRoundTrip(t *testing.T) {
 		CapAdd:  []string{"NET_BIND_SERVICE"},
 		CapDrop: []string{"ALL"},
 		Tmpfs:   map[string]string{"/run": "size=64m", "/tmp": ""},
+		ShmSize: 128 << 20, LogDriver: "json-file",
+		LogOptions: map[string]string{"max-size": "10m", "max-file": "3"},
 	}
 	cfg, hostCfg, netCfg := createConfig(spec)
 	if netCfg == nil || netCfg.EndpointsConfig["shop-net"] == nil {
@@ -212,7 +214,7 @@ func TestSpecJSONUsesDockerWords(t *testing.T) {
 	if err := json.Unmarshal(data, &keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"ReadOnly", "Init", "CapAdd", "CapDrop", "Tmpfs"} {
+	for _, k := range []string{"ReadOnly", "Init", "CapAdd", "CapDrop", "Tmpfs", "ShmSize", "LogDriver", "LogOptions"} {
 		if _, ok := keys[k]; ok {
 			t.Errorf("JSON %s holds %s although it is unset", data, k)
 		}

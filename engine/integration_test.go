@@ -408,7 +408,8 @@ func TestListAllIncludesCreated(t *testing.T) {
 }
 
 // TestHardenedContainerRuns creates a container with a read-only root, an
-// init process, all capabilities dropped but one, and two tmpfs mounts,
+// init process, all capabilities dropped but one, two tmpfs mounts, a
+// 16MiB /dev/shm and log rotation options,
 // starts it, reads the settings back, and checks them in the kernel's view
 // of its processes (the engine is on this machine).
 func TestHardenedContainerRuns(t *testing.T) {
@@ -419,6 +420,8 @@ func TestHardenedContainerRuns(t *testing.T) {
 	spec.CapDrop = []string{"ALL"}
 	spec.CapAdd = []string{"NET_BIND_SERVICE"}
 	spec.Tmpfs = map[string]string{"/run": "size=8m,mode=1777", "/tmp": ""}
+	spec.ShmSize = 16 << 20
+	spec.LogDriver, spec.LogOptions = "json-file", map[string]string{"max-size": "1m", "max-file": "2"}
 	id, err := eng.CreateContainer(t.Context(), spec)
 	if err != nil {
 		t.Fatalf("CreateContainer: %v", err)
@@ -432,7 +435,8 @@ func TestHardenedContainerRuns(t *testing.T) {
 	}
 	s := got.Spec
 	if got.State != engine.StateRunning || !s.ReadOnly || !s.Init || !slices.Equal(s.CapDrop, spec.CapDrop) ||
-		!slices.Equal(s.CapAdd, spec.CapAdd) || !maps.Equal(s.Tmpfs, spec.Tmpfs) {
+		!slices.Equal(s.CapAdd, spec.CapAdd) || !maps.Equal(s.Tmpfs, spec.Tmpfs) || s.ShmSize != spec.ShmSize ||
+		s.LogDriver != "json-file" || !maps.Equal(s.LogOptions, spec.LogOptions) {
 		t.Fatalf("inspect: state %v, spec %+v", got.State, s)
 	}
 	if got.Pid == 0 {
@@ -452,7 +456,7 @@ func TestHardenedContainerRuns(t *testing.T) {
 	if status := proc("status"); !strings.Contains(status, "CapBnd:\t0000000000000400") {
 		t.Errorf("bounding capabilities are not NET_BIND_SERVICE alone:\n%s", status)
 	}
-	var root, run, tmp bool
+	var root, run, tmp, shm bool
 	for _, line := range strings.Split(proc("mountinfo"), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 6 {
@@ -465,9 +469,11 @@ func TestHardenedContainerRuns(t *testing.T) {
 			run = strings.Contains(line, "tmpfs") && strings.Contains(line, "size=8192k")
 		case "/tmp":
 			tmp = strings.Contains(line, "tmpfs")
+		case "/dev/shm":
+			shm = strings.Contains(line, "size=16384k")
 		}
 	}
-	if !root || !run || !tmp {
-		t.Errorf("mounts: read-only root %v, /run tmpfs of 8MiB %v, /tmp tmpfs %v:\n%s", root, run, tmp, proc("mountinfo"))
+	if !root || !run || !tmp || !shm {
+		t.Errorf("mounts: read-only root %v, /run tmpfs of 8MiB %v, /tmp tmpfs %v, /dev/shm of 16MiB %v:\n%s", root, run, tmp, shm, proc("mountinfo"))
 	}
 }

@@ -208,6 +208,10 @@ type Instance struct {
 	CapAdd, CapDrop []string
 	// Tmpfs are tmpfs mounts, sorted by target.
 	Tmpfs []Tmpfs
+	// ShmSize is /dev/shm's size in bytes; 0 for Docker's 64MiB.
+	ShmSize int64
+	// Logging is the log driver; nil for the engine's default.
+	Logging *Logging
 }
 
 // Deferred is an attribute value that may depend on values known only after

@@ -15,9 +15,10 @@ var containerSchema = &hcl.BodySchema{
 		{Name: "user"}, {Name: "working_dir"}, {Name: "labels"}, {Name: "stop_timeout"},
 		{Name: "hostname"}, {Name: "depends_on"}, {Name: "image_source"},
 		{Name: "read_only"}, {Name: "init"}, {Name: "cap_add"}, {Name: "cap_drop"}, {Name: "tmpfs"},
+		{Name: "shm_size"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "resources"}, {Type: "placement"}, {Type: "health"},
+		{Type: "resources"}, {Type: "placement"}, {Type: "health"}, {Type: "logging"},
 		{Type: "link", LabelNames: []string{"container"}},
 	},
 }
@@ -65,6 +66,7 @@ func (d *decoder) decodeContainers(blocks []*hcl.Block) {
 		content, diags := decl.block.Body.Content(containerSchema)
 		d.diags = append(d.diags, diags...)
 		decl.content = content
+		d.checkSingleBlocks(content)
 		d.decodeCount(decl)
 		d.cfg.Containers = append(d.cfg.Containers, decl.c)
 	}

@@ -116,3 +116,80 @@ func (ev *instanceEval) checkMountTargets(rng *hcl.Range) {
 		}
 	}
 }
+
+// Logging is a container's log driver: Docker's --log-driver and
+// --log-opt.
+type Logging struct {
+	// Driver is the driver's name ("json-file", "local", "journald",
+	// "syslog", a plugin's "name:tag").
+	Driver string
+	// Options is a map(string), or null for none; values may be marked
+	// Sensitive (a token for a remote log service).
+	Options cty.Value
+}
+
+var loggingSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "driver", Required: true}, {Name: "options"}},
+}
+
+var logDriverName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_./:-]*$`)
+
+// decodeLogging decodes a logging block.
+func (d *decoder) decodeLogging(b *hcl.Block, ctx *hcl.EvalContext, counted bool) *Logging {
+	content, diags := b.Body.Content(loggingSchema)
+	d.diags = append(d.diags, diags...)
+	scope := refScope{count: counted, what: "logging"}
+	l := &Logging{Options: cty.NullVal(cty.Map(cty.String))}
+	for _, a := range attrsInOrder(content.Attributes) {
+		val, _, ok := d.eval(a.Expr, ctx, scope)
+		if !ok {
+			continue
+		}
+		switch a.Name {
+		case "driver":
+			if s, ok := d.toString(a, val); ok {
+				if !logDriverName.MatchString(s) {
+					d.errorf(a.Expr.Range().Ptr(), "Invalid log driver", "driver %q is not a log driver name; write one such as \"json-file\", \"local\", \"journald\" or \"syslog\".", s)
+				}
+				l.Driver = s
+			}
+		case "options":
+			v, ok := d.convertAttr(a, val, cty.Map(cty.String), allowSensitive)
+			if !ok {
+				continue
+			}
+			plain, _ := v.UnmarkDeep()
+			if !plain.IsNull() {
+				for it := plain.ElementIterator(); it.Next(); {
+					k, e := it.Element()
+					if k.AsString() == "" || e.IsNull() {
+						d.errorf(a.Expr.Range().Ptr(), "Invalid log option", "Log option names must not be empty and values must not be null.")
+						ok = false
+					}
+				}
+			}
+			if ok {
+				l.Options = v
+			}
+		}
+	}
+	return l
+}
+
+// singleBlocks are the container blocks that may appear at most once.
+var singleBlocks = []string{"resources", "placement", "health", "logging"}
+
+// checkSingleBlocks refuses a second resources, placement, health or
+// logging block in one container.
+func (d *decoder) checkSingleBlocks(content *hcl.BodyContent) {
+	seen := map[string]bool{}
+	for _, b := range content.Blocks {
+		if !slices.Contains(singleBlocks, b.Type) {
+			continue
+		}
+		if seen[b.Type] {
+			d.errorf(b.DefRange.Ptr(), "Duplicate "+b.Type+" block", "A container takes at most one %s block; merge them.", b.Type)
+		}
+		seen[b.Type] = true
+	}
+}

@@ -179,6 +179,8 @@ func (d *decoder) decodeInstance(decl *containerDecl, i int, ctx *hcl.EvalContex
 			}
 		case "health":
 			inst.Health = d.decodeHealth(b, ictx, c.Counted)
+		case "logging":
+			inst.Logging = d.decodeLogging(b, ictx, c.Counted)
 		}
 	}
 	return inst, countErrors(d.diags) == before
@@ -263,6 +265,8 @@ func (ev *instanceEval) attr(a *hcl.Attribute) {
 		inst.CapDrop = d.capabilityList(a, val)
 	case "tmpfs":
 		ev.tmpfs(a, val)
+	case "shm_size":
+		inst.ShmSize = d.memoryValue(a, val)
 	case "hostname":
 		if s, ok := d.toString(a, val); ok {
 			if !hostnamePattern.MatchString(s) {

@@ -111,7 +111,7 @@ func sameDeclared(a, b *hclspec.Instance) bool {
 		return false
 	}
 	if a.ReadOnly != b.ReadOnly || a.Init != b.Init || !slices.Equal(a.CapAdd, b.CapAdd) || !slices.Equal(a.CapDrop, b.CapDrop) ||
-		!slices.Equal(a.Tmpfs, b.Tmpfs) {
+		!slices.Equal(a.Tmpfs, b.Tmpfs) || a.ShmSize != b.ShmSize || !sameLogging(a.Logging, b.Logging) {
 		return false
 	}
 	return sameHealth(a.Health, b.Health)
@@ -123,4 +123,11 @@ func sameHealth(a, b *hclspec.Health) bool {
 	}
 	return a.Interval == b.Interval && a.Timeout == b.Timeout && a.StartPeriod == b.StartPeriod &&
 		a.Retries == b.Retries && a.Command.RawEquals(b.Command)
+}
+
+func sameLogging(a, b *hclspec.Logging) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Driver == b.Driver && a.Options.RawEquals(b.Options)
 }

@@ -68,6 +68,57 @@ container "web" {
 	if got := resolve("  read_only = false\n  init = false\n  cap_add = []\n  tmpfs = []\n"); got.Hash != plain.Hash {
 		t.Errorf("declaring the defaults changed the hash: %s, want %s", got.Hash, plain.Hash)
 	}
+	logged := resolve(`  shm_size = "128MiB"
+  logging {
+    driver  = "json-file"
+    options = { max-size = "10m", max-file = "3" }
+  }
+`)
+	if logged.Spec.ShmSize != 128<<20 || logged.Spec.LogDriver != "json-file" || logged.Spec.LogOptions["max-file"] != "3" {
+		t.Errorf("spec = %+v", logged.Spec)
+	}
+	attrs = map[string]planner.Attr{}
+	for _, a := range logged.Attrs {
+		attrs[a.Path] = a
+	}
+	if a := attrs["logging"]; a.Value != `json-file {"max-file" = "3", "max-size" = "10m"}` || !a.Replace || a.Sensitive {
+		t.Errorf("logging attribute = %+v", a)
+	}
+	if a := attrs["shm_size"]; a.Value != "128MiB" || !a.Replace {
+		t.Errorf("shm_size attribute = %+v", a)
+	}
+	if logged.Hash == plain.Hash {
+		t.Error("shm_size and logging do not change the config hash")
+	}
+}
+
+// TestSensitiveLogOption: a log option holding a secret (a log service's
+// token) is a sensitive attribute: the plan never shows it.
+func TestSensitiveLogOption(t *testing.T) {
+	cfg := load(t, `project = "shop"
+variable "token" {
+  type      = string
+  sensitive = true
+  default   = "s3cr3t-token"
+}
+container "web" {
+  image = "shop/web:1"
+  logging {
+    driver  = "splunk"
+    options = { splunk-token = var.token, splunk-url = "https://127.0.0.1:8088" }
+  }
+}
+`)
+	r, err := planner.Resolve(cfg, cfg.Instances()[0], planner.NewWorld())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Spec.LogOptions["splunk-token"] != "s3cr3t-token" {
+		t.Errorf("the create configuration lacks the token: %v", r.Spec.LogOptions)
+	}
+	if !slices.Contains(r.SensitivePaths(), "logging") {
+		t.Errorf("sensitive paths %v lack logging", r.SensitivePaths())
+	}
 }
 
 const plainHashBefore = "d116333a1203db4c2d1115904545c9bc"

@@ -188,7 +188,20 @@ func fillStatic(spec *engine.ContainerSpec, inst *hclspec.Instance, sensitive ma
 	if inst.StopTimeout != nil {
 		spec.StopTimeout = *inst.StopTimeout
 	}
-	spec.ReadOnly, spec.Init = inst.ReadOnly, inst.Init
+	spec.ReadOnly, spec.Init, spec.ShmSize = inst.ReadOnly, inst.Init, inst.ShmSize
+	if l := inst.Logging; l != nil {
+		spec.LogDriver = l.Driver
+		opts, marks := l.Options.UnmarkDeep()
+		if len(marks) > 0 {
+			sensitive["logging"] = true
+		}
+		if !opts.IsNull() && opts.LengthInt() > 0 {
+			spec.LogOptions = map[string]string{}
+			for k, v := range opts.AsValueMap() {
+				spec.LogOptions[k] = v.AsString()
+			}
+		}
+	}
 	spec.CapAdd, spec.CapDrop = inst.CapAdd, inst.CapDrop
 	for _, t := range inst.Tmpfs {
 		if spec.Tmpfs == nil {
@@ -394,6 +407,12 @@ func Flatten(spec engine.ContainerSpec, unknown, sensitive map[string]bool) []At
 	if len(spec.Tmpfs) > 0 {
 		add("tmpfs", formatTmpfs(spec.Tmpfs), true)
 	}
+	if spec.ShmSize > 0 {
+		add("shm_size", hclspec.FormatBytes(spec.ShmSize), true)
+	}
+	if spec.LogDriver != "" {
+		add("logging", formatLogging(spec.LogDriver, spec.LogOptions), true)
+	}
 	res := spec.Resources
 	if cpu := res.MilliCPUs(); cpu > 0 {
 		add("resources.cpu", hclspec.FormatMilliCPU(cpu), false)
@@ -461,6 +480,17 @@ func formatMounts(mounts []engine.Mount) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+func formatLogging(driver string, opts map[string]string) string {
+	var kv []string
+	for _, k := range sortedKeys(opts) {
+		kv = append(kv, fmt.Sprintf("%q = %q", k, opts[k]))
+	}
+	if len(kv) == 0 {
+		return driver
+	}
+	return driver + " {" + strings.Join(kv, ", ") + "}"
 }
 
 func formatTmpfs(tmpfs map[string]string) string {
