@@ -43,6 +43,9 @@ var examples = []struct {
 			if hello.Instances[0].Health == nil {
 				t.Error("hello has no health check")
 			}
+			if h := hello.Instances[0]; !h.ReadOnly || !h.Init || !slices.Equal(h.CapDrop, []string{"ALL"}) || h.Logging == nil || h.Logging.Driver != "json-file" {
+				t.Errorf("hello is not hardened: read_only %v, init %v, cap_drop %v, logging %+v", h.ReadOnly, h.Init, h.CapDrop, h.Logging)
+			}
 			wantInstances(t, cfg, "worker", 2)
 			if o := mustOutput(t, cfg, "hello_url"); o.Value.Value != cty.StringVal("http://localhost:18080/") {
 				t.Errorf("hello_url = %#v, want it known at decode time", o.Value.Value)

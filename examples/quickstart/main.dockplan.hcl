@@ -17,6 +17,16 @@ container "hello" {
     GREETING = "hello from dockplan"
   }
 
+  # Least privilege: the program writes nothing and binds a port above 1024.
+  read_only = true
+  cap_drop  = ["ALL"]
+  init      = true
+
+  logging {
+    driver  = "json-file"
+    options = { max-size = "10m", max-file = "3" }
+  }
+
   resources {
     cpu    = 0.25
     memory = "32MiB"
