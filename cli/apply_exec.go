@@ -14,6 +14,7 @@ import (
 	"github.com/dockplan/dockplan/engine"
 	"github.com/dockplan/dockplan/hclspec"
 	"github.com/dockplan/dockplan/planner"
+	"github.com/dockplan/dockplan/render"
 	"github.com/dockplan/dockplan/state"
 )
 
@@ -35,6 +36,9 @@ func (a *applyRun) apply(ctx context.Context) error {
 		RegistryAuth: applier.DockerConfigAuth(a.s.Environ),
 	})
 	a.out.summary(res, time.Since(start), a.opts.destroy)
+	if !a.opts.destroy {
+		a.printOutputs()
+	}
 	if !a.opts.json {
 		// Repeated after the summary, so "Apply complete!" never hides what
 		// this apply could not check (an unreachable host, say).
@@ -52,6 +56,21 @@ func (a *applyRun) apply(ctx context.Context) error {
 		return &exitError{code: ExitError, msg: res.Err.Error() + skippedNote(res)}
 	}
 	return nil
+}
+
+// printOutputs prints the outputs as the state now makes them known, as
+// Terraform does after an apply; an output that cannot be evaluated is a
+// warning, since the apply itself is done.
+func (a *applyRun) printOutputs() {
+	if len(a.cfg.Outputs) == 0 {
+		return
+	}
+	outs, diags := planner.Outputs(a.cfg, a.st)
+	if diags.HasErrors() {
+		fmt.Fprintf(a.s.Err, "Warning: the outputs could not be evaluated: %s\n", diags.Error())
+		return
+	}
+	a.out.outputs(outs)
 }
 
 func skippedNote(res *applier.Result) string {
@@ -216,6 +235,22 @@ func (p *progress) noChanges() {
 		return
 	}
 	fmt.Fprintln(p.w, "\nNo changes. The hosts match the configuration.")
+}
+
+// outputs prints the outputs after the summary: "Outputs:" and a line
+// each, or one JSON event.
+func (p *progress) outputs(outs []planner.OutputValue) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		all, err := render.OutputsJSON(outs)
+		if err == nil {
+			_ = p.enc.Encode(map[string]any{"type": "outputs", "outputs": all})
+		}
+		return
+	}
+	fmt.Fprint(p.w, "\nOutputs:\n\n")
+	_ = render.OutputsText(p.w, outs)
 }
 
 func (p *progress) summary(res *applier.Result, took time.Duration, destroy bool) {

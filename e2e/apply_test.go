@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dockplan/dockplan/lab/labenv"
+	"github.com/dockplan/dockplan/planner"
 	"github.com/dockplan/dockplan/state"
 )
 
@@ -39,6 +41,7 @@ func TestThreeTierLifecycle(t *testing.T) {
 		t.Errorf("placement: api on %v, db on %s", hosts, st.Instances["db"].Host)
 	}
 	checkLink(t, p, st)
+	checkOutputs(t, p, st, out, vars)
 
 	out, code = p.run(append([]string{"plan", "-detailed-exitcode"}, vars...)...)
 	if code != 0 || !strings.Contains(out, "No changes") {
@@ -193,5 +196,27 @@ container "other" {
 	st := p.state()
 	if st.Instances["api"] != nil || st.Instances["other"] == nil || st.Instances["db"] == nil {
 		t.Errorf("state has %v; want db and other, not api", st.Addresses())
+	}
+}
+
+// checkOutputs: apply's output ends with the outputs, and dockplan output
+// gives db's address as the state records it.
+func checkOutputs(t *testing.T, p *project, st *state.State, applyOut string, vars []string) {
+	t.Helper()
+	db := st.Instances["db"]
+	want := fmt.Sprintf("%s:%d", db.HostAddress, planner.PortsOf(db.Ports)["5432"])
+	if !strings.Contains(applyOut, "\nOutputs:\n") || !strings.Contains(applyOut, `db_address    = "`+want+`"`) {
+		t.Errorf("apply did not print the outputs with db_address %s:\n%s", want, applyOut)
+	}
+	if got := strings.TrimSpace(p.mustRun(append([]string{"output", "-raw", "db_address"}, vars...)...)); got != want {
+		t.Errorf("dockplan output -raw db_address = %q, want %q", got, want)
+	}
+	out := p.mustRun(append([]string{"output", "-json"}, vars...)...)
+	var outs map[string]struct {
+		Known bool            `json:"known"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(out), &outs); err != nil || !outs["web_urls"].Known || !outs["api_instances"].Known {
+		t.Errorf("dockplan output -json: %v\n%s", err, out)
 	}
 }

@@ -68,6 +68,11 @@ container "dep" {
     memory = "32MiB"
   }
 }
+
+output "api_token" {
+  value     = var.api_token
+  sensitive = true
+}
 `
 
 // noSecret fails when out shows the canary secret.
@@ -98,6 +103,14 @@ func TestSecretsStayOutOfApplyAndDaemonLogs(t *testing.T) {
 			!strings.Contains(out, `size "(sensitive value)"`) {
 			t.Errorf("%s exited %d; want 1 with checker's failed health check shown, the secret hidden:\n%s", what, code, out)
 		}
+		// The outputs follow the summary, the sensitive one hidden.
+		if !strings.Contains(out, "api_token = (sensitive value)") && !strings.Contains(out, `"api_token":{"sensitive":true,"known":true,"type":"string","value":null}`) {
+			t.Errorf("%s did not print the api_token output hidden:\n%s", what, out)
+		}
+	}
+	for _, args := range [][]string{{"output"}, {"output", "-json"}, {"output", "api_token"}, {"output", "-raw", "api_token"}} {
+		out, _ := p.run(append(args, secret...)...)
+		noSecret(t, strings.Join(args, " "), out)
 	}
 	st := p.state()
 	api0, api1 := st.Instances["api[0]"], st.Instances["api[1]"]
