@@ -31,6 +31,7 @@ type applyOptions struct {
 	stateGiven  bool
 	imageSource string
 	destroy     bool
+	replace     []string
 }
 
 func newApplyCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -92,6 +93,9 @@ func registerApplyFlags(cmd *cobra.Command, opts *applyOptions) {
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
 	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`, instead of a file state block's path")
 	f.StringVar(&opts.imageSource, "image-source", "", "where hosts get images, for every container: `registry` or local (default: each container's image_source)")
+	if !opts.destroy {
+		f.StringArrayVar(&opts.replace, "replace", nil, "re-create the instance at `ADDRESS` although nothing changed (repeatable)")
+	}
 }
 
 // overrideImageSource applies -image-source to every container.
@@ -126,6 +130,9 @@ func runApply(ctx context.Context, opts *applyOptions, planFile string, s Stream
 	}
 	if opts.probeTimeout <= 0 || opts.lockTimeout < 0 {
 		return &exitError{code: ExitError, msg: "-probe-timeout must be more than zero and -lock-timeout not negative"}
+	}
+	if planFile != "" && len(opts.replace) > 0 {
+		return &exitError{code: ExitError, msg: "-replace applies to the plan apply makes; a saved plan is carried out as it was made (give -replace to dockplan plan -out instead)"}
 	}
 	a := &applyRun{opts: opts, s: s, out: newProgress(s, opts.json)}
 	var saved *planner.SavedPlan
@@ -239,7 +246,11 @@ func (a *applyRun) loadState(ctx context.Context) error {
 
 func (a *applyRun) makePlan(ctx context.Context) error {
 	a.snap = probe.Probe(ctx, a.cfg, probe.Options{Timeout: a.opts.probeTimeout})
-	plan, err := planner.Make(a.cfg, a.snap, a.st, planner.Options{Refreshed: true, Destroy: a.opts.destroy})
+	replace, err := replaceSet(a.cfg, a.opts.replace)
+	if err != nil {
+		return err
+	}
+	plan, err := planner.Make(a.cfg, a.snap, a.st, planner.Options{Refreshed: true, Destroy: a.opts.destroy, Replace: replace})
 	if err != nil {
 		_, err = makePlanError(err, a.snap)
 		return err

@@ -27,6 +27,7 @@ type planOptions struct {
 	statePath        string
 	stateGiven       bool
 	imageSource      string
+	replace          []string
 }
 
 func newPlanCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -62,6 +63,7 @@ change, 2 when something would, and 1 on error.`,
 	f.DurationVar(&opts.probeTimeout, "probe-timeout", engine.DefaultTimeout, "a host that does not answer within this `DURATION` is unreachable")
 	f.StringVar(&opts.statePath, "state", state.DefaultPath, "the state file `PATH`, instead of a file state block's path")
 	f.StringVar(&opts.imageSource, "image-source", "", "where hosts get images, for every container: `registry` or local (default: each container's image_source)")
+	f.StringArrayVar(&opts.replace, "replace", nil, "re-create the instance at `ADDRESS` although nothing changed (repeatable)")
 	return cmd
 }
 
@@ -84,7 +86,11 @@ func runPlan(ctx context.Context, opts *planOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	plan, err := makePlan(ctx, cfg, st, opts.refresh, opts.probeTimeout)
+	replace, err := replaceSet(cfg, opts.replace)
+	if err != nil {
+		return err
+	}
+	plan, err := makePlan(ctx, cfg, st, opts.refresh, opts.probeTimeout, replace)
 	if err != nil {
 		return err
 	}
@@ -136,7 +142,7 @@ func readState(ctx context.Context, cfg *hclspec.Config, flag stateFlag) (*state
 
 // makePlan probes the hosts (or builds the snapshot from the state when
 // refresh is false) and runs the planner.
-func makePlan(ctx context.Context, cfg *hclspec.Config, st *state.State, refresh bool, timeout time.Duration) (*planner.Plan, error) {
+func makePlan(ctx context.Context, cfg *hclspec.Config, st *state.State, refresh bool, timeout time.Duration, replace map[string]bool) (*planner.Plan, error) {
 	var snap *probe.Snapshot
 	if refresh {
 		snap = probe.Probe(ctx, cfg, probe.Options{Timeout: timeout})
@@ -146,7 +152,7 @@ func makePlan(ctx context.Context, cfg *hclspec.Config, st *state.State, refresh
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	plan, err := planner.Make(cfg, snap, st, planner.Options{Refreshed: refresh})
+	plan, err := planner.Make(cfg, snap, st, planner.Options{Refreshed: refresh, Replace: replace})
 	if err != nil {
 		return makePlanError(err, snap)
 	}
@@ -177,4 +183,24 @@ func writeSavedPlan(path string, plan *planner.Plan, cfg *hclspec.Config, enviro
 		return &exitError{code: ExitError, msg: fmt.Sprintf("cannot write the plan to %s: %v", path, unwrapPathError(err))}
 	}
 	return nil
+}
+
+// replaceSet checks -replace addresses against the configuration's
+// instances and returns them as a set.
+func replaceSet(cfg *hclspec.Config, addrs []string) (map[string]bool, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	declared := map[string]bool{}
+	for _, inst := range cfg.Instances() {
+		declared[inst.Address] = true
+	}
+	set := map[string]bool{}
+	for _, a := range addrs {
+		if !declared[a] {
+			return nil, &exitError{code: ExitError, msg: fmt.Sprintf("-replace=%s: the configuration declares no instance %q; name one as dockplan state list prints it, such as web[0] (or db without count)", a, a)}
+		}
+		set[a] = true
+	}
+	return set, nil
 }

@@ -194,6 +194,12 @@ func (p *planning) decideExisting(d *decision, r *resolvedAttrs) {
 		s.CreateBeforeDestroy = !hasFixedPort(d.inst)
 		return
 	}
+	if p.opts.Replace[d.inst.Address] {
+		s := p.newStep(d, Replace, "replaced on request (-replace), though its configuration did not change")
+		s.Image = d.inst.Image
+		s.CreateBeforeDestroy = !hasFixedPort(d.inst)
+		return
+	}
 	var changes []AttrChange
 	if old != nil {
 		changes = diffAttrs(old, r.attrs, false)

@@ -23,6 +23,9 @@ type Options struct {
 	// recorded there are moved to hosts that answer, and their old
 	// containers are left for whoever sees the host again to remove.
 	Lost map[string]bool
+	// Replace names instances to re-create although nothing changed (the
+	// -replace flag): a process in a bad state, an image tag that moved.
+	Replace map[string]bool
 }
 
 // decision is what the plan does with one desired instance.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -411,4 +412,27 @@ func resealPlan(t *testing.T, data []byte, edit func(*planner.Plan)) []byte {
 		t.Fatal(err)
 	}
 	return seal(out)
+}
+
+// TestReplaceOnRequest: Options.Replace re-creates an unchanged instance,
+// and the instances linking to it follow, since its new port is known
+// only after apply; applying that converges.
+func TestReplaceOnRequest(t *testing.T) {
+	s := newSim(t, load(t, shop))
+	s.apply(s.plan())
+	p, err := planner.Make(s.cfg, s.snap, s.st, planner.Options{Refreshed: true, Replace: map[string]bool{"api[1]": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"replace api[1] @node1", "replace web[0] @node2", "replace web[1] @node1"}
+	if got := actions(p); !slices.Equal(got, want) {
+		t.Fatalf("actions = %v, want %v", got, want)
+	}
+	if r := p.Steps[0].Reason; !strings.Contains(r, "-replace") {
+		t.Errorf("reason = %q, want it to name -replace", r)
+	}
+	s.apply(p)
+	if p := s.plan(); p.Changes() {
+		t.Fatalf("re-plan after the replace has changes: %v", actions(p))
+	}
 }
