@@ -257,6 +257,16 @@ type ContainerSpec struct {
 	// engine's default.
 	LogDriver  string            `json:",omitempty"`
 	LogOptions map[string]string `json:",omitempty"`
+	// Ulimits are resource limits (--ulimit); Sysctls kernel parameters
+	// (--sysctl).
+	Ulimits []Ulimit          `json:",omitempty"`
+	Sysctls map[string]string `json:",omitempty"`
+}
+
+// Ulimit is one resource limit: soft and hard, -1 for unlimited.
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
 }
 
 // ContainerSummary is a container as ListContainers reports it.

@@ -39,6 +39,7 @@ func createConfig(spec ContainerSpec) (*container.Config, *container.HostConfig,
 		Tmpfs:          spec.Tmpfs,
 		ShmSize:        spec.ShmSize,
 		LogConfig:      container.LogConfig{Type: spec.LogDriver, Config: spec.LogOptions},
+		Sysctls:        spec.Sysctls,
 		PortBindings:   bindings,
 		Mounts:         mountsToDocker(spec.Mounts),
 		Resources:      resourcesToDocker(spec.Resources),
@@ -47,6 +48,9 @@ func createConfig(spec ContainerSpec) (*container.Config, *container.HostConfig,
 			Name:              container.RestartPolicyMode(spec.Restart.Name.String()),
 			MaximumRetryCount: spec.Restart.MaxRetries,
 		},
+	}
+	for _, u := range spec.Ulimits {
+		host.Resources.Ulimits = append(host.Resources.Ulimits, &container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
 	if spec.Init {
 		init := true
@@ -310,6 +314,14 @@ func specFromInspect(r container.InspectResponse) ContainerSpec {
 			spec.Tmpfs = hc.Tmpfs
 		}
 		spec.ShmSize, spec.LogDriver = hc.ShmSize, hc.LogConfig.Type
+		for _, u := range hc.Ulimits {
+			if u != nil {
+				spec.Ulimits = append(spec.Ulimits, Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+			}
+		}
+		if len(hc.Sysctls) > 0 {
+			spec.Sysctls = hc.Sysctls
+		}
 		if len(hc.LogConfig.Config) > 0 {
 			spec.LogOptions = hc.LogConfig.Config
 		}

@@ -43,6 +43,8 @@ func TestSpecRoundTrip(t *testing.T) {
 		Tmpfs:   map[string]string{"/run": "size=64m", "/tmp": ""},
 		ShmSize: 128 << 20, LogDriver: "json-file",
 		LogOptions: map[string]string{"max-size": "10m", "max-file": "3"},
+		Ulimits:    []Ulimit{{Name: "nofile", Soft: 1024, Hard: 4096}},
+		Sysctls:    map[string]string{"net.core.somaxconn": "1024"},
 	}
 	cfg, hostCfg, netCfg := createConfig(spec)
 	if netCfg == nil || netCfg.EndpointsConfig["shop-net"] == nil {
@@ -214,7 +216,7 @@ func TestSpecJSONUsesDockerWords(t *testing.T) {
 	if err := json.Unmarshal(data, &keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"ReadOnly", "Init", "CapAdd", "CapDrop", "Tmpfs", "ShmSize", "LogDriver", "LogOptions"} {
+	for _, k := range []string{"ReadOnly", "Init", "CapAdd", "CapDrop", "Tmpfs", "ShmSize", "LogDriver", "LogOptions", "Ulimits", "Sysctls"} {
 		if _, ok := keys[k]; ok {
 			t.Errorf("JSON %s holds %s although it is unset", data, k)
 		}

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -422,6 +424,9 @@ func TestHardenedContainerRuns(t *testing.T) {
 	spec.Tmpfs = map[string]string{"/run": "size=8m,mode=1777", "/tmp": ""}
 	spec.ShmSize = 16 << 20
 	spec.LogDriver, spec.LogOptions = "json-file", map[string]string{"max-size": "1m", "max-file": "2"}
+	spec.Ulimits = []engine.Ulimit{{Name: "nofile", Soft: 1000, Hard: 2000}}
+	spec.Sysctls = map[string]string{"net.core.somaxconn": "321"}
+	spec.ExtraHosts = []string{"db.internal:10.213.0.12"}
 	id, err := eng.CreateContainer(t.Context(), spec)
 	if err != nil {
 		t.Fatalf("CreateContainer: %v", err)
@@ -436,7 +441,8 @@ func TestHardenedContainerRuns(t *testing.T) {
 	s := got.Spec
 	if got.State != engine.StateRunning || !s.ReadOnly || !s.Init || !slices.Equal(s.CapDrop, spec.CapDrop) ||
 		!slices.Equal(s.CapAdd, spec.CapAdd) || !maps.Equal(s.Tmpfs, spec.Tmpfs) || s.ShmSize != spec.ShmSize ||
-		s.LogDriver != "json-file" || !maps.Equal(s.LogOptions, spec.LogOptions) {
+		s.LogDriver != "json-file" || !maps.Equal(s.LogOptions, spec.LogOptions) || !slices.Equal(s.Ulimits, spec.Ulimits) ||
+		!maps.Equal(s.Sysctls, spec.Sysctls) {
 		t.Fatalf("inspect: state %v, spec %+v", got.State, s)
 	}
 	if got.Pid == 0 {
@@ -451,6 +457,16 @@ func TestHardenedContainerRuns(t *testing.T) {
 	}
 	if comm := strings.TrimSpace(proc("comm")); comm != "docker-init" {
 		t.Errorf("PID 1 of the container is %q, want docker-init", comm)
+	}
+	if limits := proc("limits"); !regexp.MustCompile(`Max open files\s+1000\s+2000\s`).MatchString(limits) {
+		t.Errorf("open files limit is not 1000/2000:\n%s", limits)
+	}
+	// Network sysctls read as the reader's network namespace sees them.
+	if out, err := exec.Command("nsenter", "-t", fmt.Sprint(got.Pid), "-n", "cat", "/proc/sys/net/core/somaxconn").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "321" {
+		t.Errorf("net.core.somaxconn in the container's network namespace = %q (%v), want 321", out, err)
+	}
+	if hosts := proc("root/etc/hosts"); !strings.Contains(hosts, "10.213.0.12\tdb.internal") {
+		t.Errorf("/etc/hosts lacks db.internal:\n%s", hosts)
 	}
 	// CAP_NET_BIND_SERVICE is bit 10.
 	if status := proc("status"); !strings.Contains(status, "CapBnd:\t0000000000000400") {

@@ -212,6 +212,11 @@ type Instance struct {
 	ShmSize int64
 	// Logging is the log driver; nil for the engine's default.
 	Logging *Logging
+	// Ulimits are sorted by name; Sysctls map a kernel parameter to its
+	// value; ExtraHosts map a host name to an IP for /etc/hosts.
+	Ulimits    []Ulimit
+	Sysctls    map[string]string
+	ExtraHosts map[string]string
 }
 
 // Deferred is an attribute value that may depend on values known only after

@@ -15,7 +15,7 @@ var containerSchema = &hcl.BodySchema{
 		{Name: "user"}, {Name: "working_dir"}, {Name: "labels"}, {Name: "stop_timeout"},
 		{Name: "hostname"}, {Name: "depends_on"}, {Name: "image_source"},
 		{Name: "read_only"}, {Name: "init"}, {Name: "cap_add"}, {Name: "cap_drop"}, {Name: "tmpfs"},
-		{Name: "shm_size"},
+		{Name: "shm_size"}, {Name: "ulimits"}, {Name: "sysctls"}, {Name: "extra_hosts"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "resources"}, {Type: "placement"}, {Type: "health"}, {Type: "logging"},

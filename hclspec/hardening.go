@@ -2,9 +2,11 @@ package hclspec
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -191,5 +193,109 @@ func (d *decoder) checkSingleBlocks(content *hcl.BodyContent) {
 			d.errorf(b.DefRange.Ptr(), "Duplicate "+b.Type+" block", "A container takes at most one %s block; merge them.", b.Type)
 		}
 		seen[b.Type] = true
+	}
+}
+
+// Ulimit is a resource limit for the container's processes (--ulimit).
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
+}
+
+// ulimitNames are the limits Docker accepts.
+var ulimitNames = []string{"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+	"nproc", "rss", "rtprio", "rttime", "sigpending", "stack"}
+
+// ParseUlimit parses a limit's value: "N" (soft and hard) or "SOFT:HARD",
+// each a whole number or -1 for unlimited, soft not above hard.
+func ParseUlimit(name, value string) (Ulimit, error) {
+	if !slices.Contains(ulimitNames, name) {
+		return Ulimit{}, fmt.Errorf("%q is not a ulimit; use one of %s", name, strings.Join(ulimitNames, ", "))
+	}
+	softS, hardS, pair := strings.Cut(value, ":")
+	if !pair {
+		hardS = softS
+	}
+	parse := func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		return n, err == nil && n >= -1
+	}
+	soft, ok1 := parse(softS)
+	hard, ok2 := parse(hardS)
+	switch {
+	case !ok1 || !ok2:
+		return Ulimit{}, fmt.Errorf("ulimit %s = %q: write a whole number, or SOFT:HARD such as \"1024:65536\" (-1 for unlimited)", name, value)
+	case hard != -1 && (soft == -1 || soft > hard):
+		return Ulimit{}, fmt.Errorf("ulimit %s = %q: the soft limit is above the hard one", name, value)
+	}
+	return Ulimit{Name: name, Soft: soft, Hard: hard}, nil
+}
+
+// ulimits decodes the ulimits attribute, a map of name to "N" or
+// "SOFT:HARD" (numbers are taken as strings).
+func (ev *instanceEval) ulimits(a *hcl.Attribute, val cty.Value) {
+	m, ok := ev.d.toStringMap(a, val)
+	if !ok {
+		return
+	}
+	ev.inst.Ulimits = nil
+	for _, name := range sortedKeys(m) {
+		u, err := ParseUlimit(name, m[name])
+		if err != nil {
+			ev.d.errorf(a.Expr.Range().Ptr(), "Invalid ulimit", "%s.", capitalize(err.Error()))
+			continue
+		}
+		ev.inst.Ulimits = append(ev.inst.Ulimits, u)
+	}
+}
+
+var sysctlName = regexp.MustCompile(`^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$`)
+
+// sysctls decodes the sysctls attribute: kernel parameter → value.
+func (ev *instanceEval) sysctls(a *hcl.Attribute, val cty.Value) {
+	m, ok := ev.d.toStringMap(a, val)
+	if !ok {
+		return
+	}
+	for _, k := range sortedKeys(m) {
+		if !sysctlName.MatchString(k) {
+			ev.d.errorf(a.Expr.Range().Ptr(), "Invalid sysctl", "%q is not a kernel parameter name; write one such as \"net.core.somaxconn\".", k)
+			return
+		}
+	}
+	if len(m) > 0 {
+		ev.inst.Sysctls = m
+	}
+}
+
+var hostEntryName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$`)
+
+// extraHosts decodes the extra_hosts attribute: host name → IP address,
+// added to /etc/hosts; a name may not be a link's alias (links add those).
+func (ev *instanceEval) extraHosts(a *hcl.Attribute, val cty.Value) {
+	m, ok := ev.d.toStringMap(a, val)
+	if !ok {
+		return
+	}
+	for _, name := range sortedKeys(m) {
+		ip, err := netip.ParseAddr(m[name])
+		switch {
+		case !hostEntryName.MatchString(name):
+			ev.d.errorf(a.Expr.Range().Ptr(), "Invalid host name", "extra_hosts: %q is not a host name.", name)
+			return
+		case err != nil:
+			ev.d.errorf(a.Expr.Range().Ptr(), "Invalid IP address", "extra_hosts[%q] = %q is not an IP address; write one such as \"10.0.0.5\".", name, m[name])
+			return
+		}
+		for _, l := range ev.decl.c.Links {
+			if strings.EqualFold(l.Alias, name) {
+				ev.d.errorf(a.Expr.Range().Ptr(), "Duplicate host entry", "extra_hosts names %q, which the link to %s already puts in /etc/hosts; drop one.", name, l.Target)
+				return
+			}
+		}
+		m[name] = ip.String()
+	}
+	if len(m) > 0 {
+		ev.inst.ExtraHosts = m
 	}
 }

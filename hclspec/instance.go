@@ -265,6 +265,12 @@ func (ev *instanceEval) attr(a *hcl.Attribute) {
 		inst.CapDrop = d.capabilityList(a, val)
 	case "tmpfs":
 		ev.tmpfs(a, val)
+	case "ulimits":
+		ev.ulimits(a, val)
+	case "sysctls":
+		ev.sysctls(a, val)
+	case "extra_hosts":
+		ev.extraHosts(a, val)
 	case "shm_size":
 		inst.ShmSize = d.memoryValue(a, val)
 	case "hostname":

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/dockplan/dockplan/hclspec"
@@ -111,7 +112,8 @@ func sameDeclared(a, b *hclspec.Instance) bool {
 		return false
 	}
 	if a.ReadOnly != b.ReadOnly || a.Init != b.Init || !slices.Equal(a.CapAdd, b.CapAdd) || !slices.Equal(a.CapDrop, b.CapDrop) ||
-		!slices.Equal(a.Tmpfs, b.Tmpfs) || a.ShmSize != b.ShmSize || !sameLogging(a.Logging, b.Logging) {
+		!slices.Equal(a.Tmpfs, b.Tmpfs) || a.ShmSize != b.ShmSize || !sameLogging(a.Logging, b.Logging) ||
+		!slices.Equal(a.Ulimits, b.Ulimits) || !maps.Equal(a.Sysctls, b.Sysctls) || !maps.Equal(a.ExtraHosts, b.ExtraHosts) {
 		return false
 	}
 	return sameHealth(a.Health, b.Health)

@@ -90,6 +90,23 @@ container "web" {
 	if logged.Hash == plain.Hash {
 		t.Error("shm_size and logging do not change the config hash")
 	}
+	limited := resolve(`  ulimits     = { nofile = "1024:65536", nproc = 512 }
+  sysctls     = { "net.core.somaxconn" = "1024" }
+  extra_hosts = { "db.internal" = "10.0.0.7" }
+`)
+	attrs = map[string]planner.Attr{}
+	for _, a := range limited.Attrs {
+		attrs[a.Path] = a
+	}
+	for path, v := range map[string]string{"ulimits": `{nofile = "1024:65536", nproc = "512:512"}`,
+		"sysctls": `{"net.core.somaxconn" = "1024"}`, "extra_hosts": "db.internal:10.0.0.7"} {
+		if a := attrs[path]; a.Value != v || !a.Replace {
+			t.Errorf("attribute %s = %+v, want %q needing a re-create", path, a, v)
+		}
+	}
+	if limited.Hash == plain.Hash {
+		t.Error("ulimits, sysctls and extra_hosts do not change the config hash")
+	}
 }
 
 // TestSensitiveLogOption: a log option holding a secret (a log service's

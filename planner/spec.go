@@ -189,6 +189,18 @@ func fillStatic(spec *engine.ContainerSpec, inst *hclspec.Instance, sensitive ma
 		spec.StopTimeout = *inst.StopTimeout
 	}
 	spec.ReadOnly, spec.Init, spec.ShmSize = inst.ReadOnly, inst.Init, inst.ShmSize
+	for _, u := range inst.Ulimits {
+		spec.Ulimits = append(spec.Ulimits, engine.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	if len(inst.Sysctls) > 0 {
+		spec.Sysctls = inst.Sysctls
+	}
+	if len(inst.ExtraHosts) > 0 {
+		for _, name := range sortedKeys(inst.ExtraHosts) {
+			spec.ExtraHosts = append(spec.ExtraHosts, name+":"+inst.ExtraHosts[name])
+		}
+		sort.Strings(spec.ExtraHosts)
+	}
 	if l := inst.Logging; l != nil {
 		spec.LogDriver = l.Driver
 		opts, marks := l.Options.UnmarkDeep()
@@ -412,6 +424,20 @@ func Flatten(spec engine.ContainerSpec, unknown, sensitive map[string]bool) []At
 	}
 	if spec.LogDriver != "" {
 		add("logging", formatLogging(spec.LogDriver, spec.LogOptions), true)
+	}
+	if len(spec.Ulimits) > 0 {
+		var parts []string
+		for _, u := range spec.Ulimits {
+			parts = append(parts, fmt.Sprintf("%s = \"%d:%d\"", u.Name, u.Soft, u.Hard))
+		}
+		add("ulimits", "{"+strings.Join(parts, ", ")+"}", true)
+	}
+	if len(spec.Sysctls) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(spec.Sysctls) {
+			parts = append(parts, fmt.Sprintf("%q = %q", k, spec.Sysctls[k]))
+		}
+		add("sysctls", "{"+strings.Join(parts, ", ")+"}", true)
 	}
 	res := spec.Resources
 	if cpu := res.MilliCPUs(); cpu > 0 {

@@ -290,7 +290,7 @@ func changeAttr(action planner.Action, ch planner.AttrChange) attr {
 // preformatted are the attributes whose values the planner already writes
 // as lists of quoted strings ("command": ["sh", "-c"]) or as bools; they
 // are printed as they are rather than quoted again.
-var preformatted = []string{"command", "entrypoint", "health", "cap_add", "cap_drop", "tmpfs", "read_only", "init"}
+var preformatted = []string{"command", "entrypoint", "health", "cap_add", "cap_drop", "tmpfs", "read_only", "init", "ulimits", "sysctls", "logging"}
 
 // value prints an attribute value: quoted, as Terraform prints strings,
 // unless the planner already formatted it; never with raw control

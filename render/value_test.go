@@ -10,6 +10,7 @@ func TestValueOfPreformattedAttributes(t *testing.T) {
 		{"tmpfs", `["/run:size=8m", "/tmp"]`, `["/run:size=8m", "/tmp"]`},
 		{"read_only", "true", "true"},
 		{"init", "true", "true"},
+		{"ulimits", `{nofile = "1024:4096"}`, `{nofile = "1024:4096"}`},
 		{"user", "true", `"true"`},
 		{"cap_drop", "\x1b[31m", `"\x1b[31m"`},
 	} {
