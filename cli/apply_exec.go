@@ -24,7 +24,7 @@ func asPlaceError(err error, target **planner.PlaceError) bool { return errors.A
 func (a *applyRun) apply(ctx context.Context) error {
 	engines, closeAll := a.dialHosts(ctx)
 	defer closeAll()
-	local := a.dialLocal(ctx)
+	local := dialLocal(ctx, a.plan, a.s.Environ, a.opts.probeTimeout, func(err error) { fmt.Fprintf(a.s.Err, "Warning: %v\n", err) })
 	if local != nil {
 		defer local.Close()
 	}
@@ -116,30 +116,6 @@ func (a *applyRun) dialHosts(ctx context.Context) (map[string]engine.Engine, fun
 			e.Close()
 		}
 	}
-}
-
-// dialLocal connects to the engine of this machine when the plan copies
-// images from it (image_source = "local").
-func (a *applyRun) dialLocal(ctx context.Context) engine.Engine {
-	needed := false
-	for _, s := range a.plan.Steps {
-		needed = needed || (s.Action == planner.Pull && s.ImageSource == "local")
-	}
-	if !needed {
-		return nil
-	}
-	addr, insecure := hclspec.DefaultDockerHost, false
-	for _, kv := range a.s.Environ {
-		if v, ok := strings.CutPrefix(kv, "DOCKER_HOST="); ok && v != "" {
-			addr, insecure = v, true
-		}
-	}
-	eng, err := engine.Dial(ctx, engine.Endpoint{HostName: "this machine", Address: addr, Insecure: insecure, Timeout: a.opts.probeTimeout})
-	if err != nil {
-		fmt.Fprintf(a.s.Err, "Warning: %v\n", err)
-		return nil
-	}
-	return eng
 }
 
 // progress prints apply events: plain lines (Terraform's words), or JSON

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dockplan/dockplan/engine"
 	"github.com/dockplan/dockplan/hclspec"
+	"github.com/dockplan/dockplan/planner"
 	"github.com/dockplan/dockplan/probe"
 )
 
@@ -43,4 +45,30 @@ func reachAddresses(snap *probe.Snapshot) map[string]string {
 		addrs[hf.Name] = hf.ReachAddress
 	}
 	return addrs
+}
+
+// dialLocal connects to the engine of this machine (DOCKER_HOST in
+// environ, else the default socket) when the plan copies images from it
+// (image_source = "local"); nil when it does not, or when the engine does
+// not answer (passed to warn).
+func dialLocal(ctx context.Context, plan *planner.Plan, environ []string, timeout time.Duration, warn func(error)) engine.Engine {
+	needed := false
+	for _, s := range plan.Steps {
+		needed = needed || (s.Action == planner.Pull && s.ImageSource == "local")
+	}
+	if !needed {
+		return nil
+	}
+	addr, insecure := hclspec.DefaultDockerHost, false
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "DOCKER_HOST="); ok && v != "" {
+			addr, insecure = v, true
+		}
+	}
+	eng, err := engine.Dial(ctx, engine.Endpoint{HostName: "this machine", Address: addr, Insecure: insecure, Timeout: timeout})
+	if err != nil {
+		warn(err)
+		return nil
+	}
+	return eng
 }

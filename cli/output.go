@@ -136,11 +136,8 @@ func printRaw(w io.Writer, o planner.OutputValue) error {
 	case cty.String:
 		_, err := fmt.Fprintln(w, v.AsString())
 		return err
-	case cty.Number:
-		_, err := fmt.Fprintln(w, v.AsBigFloat().Text('f', -1))
-		return err
-	case cty.Bool:
-		_, err := fmt.Fprintln(w, v.True())
+	case cty.Number, cty.Bool:
+		_, err := fmt.Fprintln(w, render.OutputValueText(o))
 		return err
 	}
 	return &exitError{code: ExitError, msg: fmt.Sprintf("output %q is a %s: -raw prints only strings, numbers and bools; use -json", o.Name, v.Type().FriendlyName())}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 
@@ -77,8 +76,9 @@ func (rs *rescheduler) reschedule(ctx context.Context, st *state.State, lost []s
 		}
 	}()
 	// The engine of this machine, when images are copied from it.
-	a := &applyRun{opts: &applyOptions{probeTimeout: rs.opts.probeTimeout}, s: Streams{Out: io.Discard, Err: io.Discard, Environ: rs.s.Environ}, plan: plan}
-	local := a.dialLocal(ctx)
+	// Not reaching it is not logged here: the pull steps that need it fail
+	// and say so.
+	local := dialLocal(ctx, plan, rs.s.Environ, rs.opts.probeTimeout, func(error) {})
 	if local != nil {
 		defer local.Close()
 	}

@@ -57,9 +57,8 @@ func formatSize(n int64) string {
 }
 
 // bounded wraps f so that a call whose arguments or result exceed
-// MaxValueBytes fails instead of running, as does one that would build
-// too much (setproduct, indent, replace); pre, when set, estimates the
-// result's size from the arguments before f runs.
+// MaxValueBytes fails instead of running, as does one that preChecks says
+// would build too much (setproduct, indent, replace, format, formatlist).
 func (b *budget) bounded(name string, f function.Function) function.Function {
 	spec := &function.Spec{
 		Description: f.Description(),

@@ -238,7 +238,6 @@ func (ev *instanceEval) ulimits(a *hcl.Attribute, val cty.Value) {
 	if !ok {
 		return
 	}
-	ev.inst.Ulimits = nil
 	for _, name := range sortedKeys(m) {
 		u, err := ParseUlimit(name, m[name])
 		if err != nil {

@@ -433,11 +433,7 @@ func Flatten(spec engine.ContainerSpec, unknown, sensitive map[string]bool) []At
 		add("ulimits", "{"+strings.Join(parts, ", ")+"}", true)
 	}
 	if len(spec.Sysctls) > 0 {
-		var parts []string
-		for _, k := range sortedKeys(spec.Sysctls) {
-			parts = append(parts, fmt.Sprintf("%q = %q", k, spec.Sysctls[k]))
-		}
-		add("sysctls", "{"+strings.Join(parts, ", ")+"}", true)
+		add("sysctls", formatStringMap(spec.Sysctls), true)
 	}
 	res := spec.Resources
 	if cpu := res.MilliCPUs(); cpu > 0 {
@@ -509,14 +505,19 @@ func formatMounts(mounts []engine.Mount) string {
 }
 
 func formatLogging(driver string, opts map[string]string) string {
-	var kv []string
-	for _, k := range sortedKeys(opts) {
-		kv = append(kv, fmt.Sprintf("%q = %q", k, opts[k]))
-	}
-	if len(kv) == 0 {
+	if len(opts) == 0 {
 		return driver
 	}
-	return driver + " {" + strings.Join(kv, ", ") + "}"
+	return driver + " " + formatStringMap(opts)
+}
+
+// formatStringMap writes a map as {"key" = "value", …}, sorted by key.
+func formatStringMap(m map[string]string) string {
+	var kv []string
+	for _, k := range sortedKeys(m) {
+		kv = append(kv, fmt.Sprintf("%q = %q", k, m[k]))
+	}
+	return "{" + strings.Join(kv, ", ") + "}"
 }
 
 func formatTmpfs(tmpfs map[string]string) string {
@@ -526,9 +527,9 @@ func formatTmpfs(tmpfs map[string]string) string {
 		if o := tmpfs[target]; o != "" {
 			s += ":" + o
 		}
-		out = append(out, fmt.Sprintf("%q", s))
+		out = append(out, s)
 	}
-	return "[" + strings.Join(out, ", ") + "]"
+	return quoteList(out)
 }
 
 func formatHealth(h *engine.Healthcheck) string {
